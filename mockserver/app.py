@@ -1,0 +1,118 @@
+"""create_app(settings): both APIs and the control API behind one request pipeline.
+
+Pipeline per request: request id -> auth (environment) -> API version -> Accept -> route -> handler;
+every raised error becomes the API's own error body here, and every API request lands in the journal.
+"""
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from datetime import datetime, timezone
+
+from aiohttp import web
+
+from mockserver import control, fixtures
+from mockserver.attributes import format_datetime
+from mockserver.environments import Environments
+from mockserver.errors import ApiError, InternalError, InvalidApiVersion, MethodNotAllowed, NotAcceptable, NotFound, RequestTooLarge
+from mockserver.journal import Journal
+from mockserver.keys import ENVIRONMENTS, JOURNAL, SCHEMAS, SETTINGS
+from mockserver.schemas import Schemas
+from mockserver.settings import Settings
+from mockserver.userflow import handlers as userflow
+from mockserver.wire import respond
+
+log = logging.getLogger("mockserver")
+
+USERFLOW_VERSION = "2020-01-03"
+DOC_URL = "https://userflow.com/docs/api"
+REQUEST_ID_HEADER = "X-Request-Id"
+ACCEPTABLE = {"*/*", "application/*", "application/json"}
+
+
+def userflow_error(error: ApiError, request_id: str) -> web.Response:
+    body = {"error": {"code": error.code, "message": error.message, "doc_url": DOC_URL, "request_id": request_id}}
+    return respond(body, status=error.status, headers=error.headers)
+
+
+def _bearer(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
+def _check_userflow(request: web.Request) -> None:
+    """Everything a Userflow request must pass before its handler runs."""
+    request["env"] = request.app[ENVIRONMENTS].authorize(_bearer(request))
+    version = request.headers.get("Userflow-Version")
+    if version is not None and version != USERFLOW_VERSION:
+        raise InvalidApiVersion(f"Userflow-Version: unknown API version {version!r}; the only version is {USERFLOW_VERSION}")
+    accept = request.headers.get("Accept", "").strip()
+    if accept and not any(part.split(";")[0].strip().lower() in ACCEPTABLE for part in accept.split(",")):
+        raise NotAcceptable(f"This API responds with application/json only; Accept was {accept!r}")
+    route_error = request.match_info.http_exception
+    if isinstance(route_error, web.HTTPMethodNotAllowed):
+        allowed = ", ".join(sorted(route_error.allowed_methods))
+        raise MethodNotAllowed(f"{request.method} is not allowed on {request.path}; allowed: {allowed}", {"Allow": allowed})
+    if route_error is not None:
+        raise NotFound(f"Unrecognized request URL ({request.method} {request.path})")
+
+
+def _translate(exc: web.HTTPException, request: web.Request) -> ApiError:
+    if isinstance(exc, web.HTTPRequestEntityTooLarge):
+        return RequestTooLarge(f"Request body is larger than the {request.app[SETTINGS].max_body_bytes} bytes allowed")
+    if isinstance(exc, web.HTTPNotFound):
+        return NotFound(f"Unrecognized request URL ({request.method} {request.path})")
+    error = ApiError(exc.reason)
+    error.status, error.code = exc.status, exc.reason.lower().replace(" ", "_")
+    return error
+
+
+async def _journal_entry(request: web.Request, response: web.StreamResponse, started: float) -> dict:
+    try:
+        body = await request.read()
+    except web.HTTPException:  # too large to keep
+        body = None
+    env = request.get("env")
+    return {
+        "time": format_datetime(datetime.now(timezone.utc)), "env": env.key if env else None, "api": "userflow",
+        "method": request.method, "path": request.path, "query": request.query_string,
+        "request_id": response.headers.get(REQUEST_ID_HEADER),
+        "request": {"headers": dict(request.headers), "body": body},
+        "response": {"status": response.status, "headers": dict(response.headers), "body": getattr(response, "body", None)},
+        "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+    }
+
+
+@web.middleware
+async def pipeline(request: web.Request, handler) -> web.StreamResponse:
+    started = time.perf_counter()
+    request_id = "req_" + uuid.uuid4().hex[:20]
+    is_control = request.path.startswith("/__mock/")
+    try:
+        if not is_control:
+            _check_userflow(request)
+        response = await handler(request)
+    except ApiError as exc:
+        response = userflow_error(exc, request_id)
+    except web.HTTPException as exc:
+        response = userflow_error(_translate(exc, request), request_id)
+    except Exception:
+        log.exception("unexpected error in %s %s (request %s)", request.method, request.path, request_id)
+        response = userflow_error(InternalError("Something went wrong on the mock's end; the server log has the details"), request_id)
+    response.headers[REQUEST_ID_HEADER] = request_id
+    if not is_control:
+        request.app[JOURNAL].record(await _journal_entry(request, response, started))
+    return response
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(middlewares=[pipeline], client_max_size=settings.max_body_bytes)
+    app[SETTINGS] = settings
+    app[SCHEMAS] = schemas = Schemas(strict=settings.strict)
+    app[ENVIRONMENTS] = Environments(settings.seed, fixtures.load(settings.fixtures, schemas), settings.api_keys)
+    app[JOURNAL] = Journal(settings.journal_size)
+    app.add_routes(control.routes())
+    app.add_routes(userflow.routes())
+    return app

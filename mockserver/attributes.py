@@ -1,0 +1,147 @@
+"""Attribute operations (set, set_once, add, subtract, append, prepend, remove), data types and coercion."""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+
+from mockserver.errors import InvalidRequest
+
+OPERATIONS = ("set", "set_once", "add", "subtract", "append", "prepend", "remove")
+_DATETIME_SHAPE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
+MISSING = object()
+
+
+def format_datetime(moment: datetime) -> str:
+    """The one timestamp format of every Userflow object: 2022-10-17T12:34:56.000+00:00."""
+    moment = moment.astimezone(timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+00:00"
+
+
+def parse_datetime(value: str) -> datetime | None:
+    if not isinstance(value, str) or not _DATETIME_SHAPE.match(value):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def infer_type(value) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, list):
+        return "list"
+    return "datetime" if parse_datetime(value) else "string"
+
+
+def _number_text(value) -> str:
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
+def coerce(value, data_type: str, field: str):
+    """The value as stored for an attribute of `data_type`, or a 400 naming the field."""
+    def fail():
+        raise InvalidRequest(f"{field}: {value!r} cannot be stored as data type {data_type}")
+
+    if data_type == "string":
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, (int, float)):
+            return _number_text(value)
+        return value if isinstance(value, str) else fail()
+    if data_type == "number":
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            try:
+                number = float(value)
+            except ValueError:
+                fail()
+            return int(number) if number.is_integer() and "." not in value and "e" not in value.lower() else number
+        fail()
+    if data_type == "boolean":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        fail()
+    if data_type == "datetime":
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return format_datetime(datetime.fromtimestamp(value, timezone.utc))
+        moment = parse_datetime(value)
+        return format_datetime(moment) if moment else fail()
+    if data_type == "list":
+        if isinstance(value, str):
+            return [value]
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return list(value)
+        fail()
+    fail()
+
+
+def _as_strings(value) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+class Update:
+    """Attribute changes worked out in full before anything is written, so a 400 leaves no trace."""
+
+    def __init__(self, attributes: dict, changes: dict, scope: str, definitions, field: str = "attributes"):
+        self.scope = scope
+        self.staged = dict(attributes)
+        self.types: dict[str, str] = {}
+        for name, spec in changes.items():
+            self._stage(name, spec if isinstance(spec, dict) else {"set": spec}, definitions, f"{field}.{name}")
+        self.changed = {}
+        for name in changes:
+            before, after = attributes.get(name, MISSING), self.staged.get(name, MISSING)
+            if before != after or type(before) is not type(after):
+                self.changed[name] = (before, after)
+
+    def _stage(self, name: str, operation: dict, definitions, where: str) -> None:
+        op = next(o for o in OPERATIONS if o in operation)
+        arg = operation[op]
+        declared = definitions.data_type(self.scope, name)
+        wanted = operation.get("data_type")
+        if wanted and declared and wanted != declared:
+            raise InvalidRequest(f"{where}: data_type {wanted} conflicts with the attribute's data type {declared}")
+        current = self.staged.get(name, MISSING)
+        if op in ("set", "set_once"):
+            if arg is None:
+                if op == "set":
+                    self.staged.pop(name, None)
+                return
+            if op == "set_once" and current is not MISSING:
+                return
+            data_type = wanted or declared or infer_type(arg)
+            self.staged[name] = coerce(arg, data_type, where)
+        elif op in ("add", "subtract"):
+            data_type = wanted or declared or "number"
+            if data_type != "number":
+                raise InvalidRequest(f"{where}: {op} only works on number attributes; this one is {data_type}")
+            base = current if isinstance(current, (int, float)) and not isinstance(current, bool) else 0
+            self.staged[name] = base + arg if op == "add" else base - arg
+        else:
+            data_type = wanted or declared or "list"
+            if data_type != "list":
+                raise InvalidRequest(f"{where}: {op} only works on list attributes; this one is {data_type}")
+            base = list(current) if isinstance(current, list) else []
+            values = list(dict.fromkeys(_as_strings(arg)))
+            if op == "append":
+                self.staged[name] = base + [v for v in values if v not in base]
+            elif op == "prepend":
+                self.staged[name] = [v for v in values if v not in base] + base
+            else:
+                self.staged[name] = [v for v in base if v not in values]
+        self.types[name] = data_type
+
+    def commit(self, attributes: dict, definitions) -> dict:
+        """Write the staged values; return {name: (before, after)} of what changed."""
+        for name, data_type in self.types.items():
+            definitions.ensure(self.scope, name, data_type)
+        attributes.clear()
+        attributes.update(self.staged)
+        return self.changed

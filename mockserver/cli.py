@@ -1,0 +1,95 @@
+"""The `mockserver` command (also `python -m mockserver`)."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from mockserver import __version__
+from mockserver.fixtures import FixtureError
+from mockserver.settings import Settings, settings_from
+
+DEFAULTS = Settings()
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line = {"time": self.formatTime(record), "level": record.levelname.lower(), "logger": record.name, "message": record.getMessage()}
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line)
+
+
+def configure_logging(log_format: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mockserver", description="Stateful mock of the Userflow and Frigade APIs.")
+    parser.add_argument("--version", action="version", version=f"mockserver {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = commands.add_parser("serve", help="run the server", description=(
+        "Run the mock server. Every option can also be set as an environment variable MOCKSERVER_<NAME> "
+        "(e.g. MOCKSERVER_PORT=0, MOCKSERVER_API_KEY=ak_a,ak_b); flags win over the environment."))
+    serve.add_argument("--host", help=f"address to bind (default {DEFAULTS.host})")
+    serve.add_argument("--port", type=int, help=f"port to bind; 0 picks a free port (default {DEFAULTS.port})")
+    serve.add_argument("--seed", type=int, help=f"seed for the generated data (default {DEFAULTS.seed})")
+    serve.add_argument("--fixtures", type=Path, metavar="PATH",
+                       help="fixture file (YAML/JSON) or folder of them (default: the built-in data set)")
+    serve.add_argument("--api-key", dest="api_keys", action="append", default=[], metavar="KEY",
+                       help="accept only this API key (repeatable); default: any well-formed key")
+    serve.add_argument("--strict", action="store_true", default=None,
+                       help="answer 400 to unknown body fields and query parameters instead of ignoring them")
+    serve.add_argument("--log-format", choices=("text", "json"), help="log line format on stderr (default text)")
+    serve.add_argument("--journal-size", type=int, metavar="N",
+                       help=f"requests kept in the journal; the oldest are dropped first (default {DEFAULTS.journal_size})")
+    return parser
+
+
+async def serve(settings: Settings) -> None:
+    from mockserver.app import create_app
+
+    app = create_app(settings)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port)
+    await site.start()
+    port = runner.addresses[0][1]
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    print(f"mockserver listening on http://{host}:{port}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    logging.getLogger("mockserver").info("shutting down")
+    await runner.cleanup()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = settings_from(vars(args))
+    except ValueError as exc:
+        print(f"mockserver: error: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_format)
+    try:
+        asyncio.run(serve(settings))
+    except FixtureError as exc:
+        print(f"mockserver: error: fixtures: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"mockserver: error: cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    return 0

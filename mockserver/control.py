@@ -1,0 +1,42 @@
+"""The control API under /__mock/: health, reset and the journal. JSON in and out, no API key."""
+from __future__ import annotations
+
+from aiohttp import web
+
+from mockserver.errors import InvalidRequest
+from mockserver.keys import ENVIRONMENTS, JOURNAL
+from mockserver.wire import read_json, respond
+
+
+async def health(request: web.Request) -> web.Response:
+    return respond({"status": "ok"})
+
+
+async def reset(request: web.Request) -> web.Response:
+    env = None
+    if request.can_read_body:
+        body = await read_json(request)
+        if not isinstance(body, dict) or not isinstance(body.get("env", ""), str):
+            raise InvalidRequest('Body must be empty (reset every environment) or {"env": "<api key>"}')
+        env = body.get("env")
+    return respond({"reset": request.app[ENVIRONMENTS].reset(env), "env": env})
+
+
+async def list_requests(request: web.Request) -> web.Response:
+    q = request.query
+    journal = request.app[JOURNAL]
+    entries = journal.query(env=q.get("env"), method=q.get("method"), path=q.get("path"))
+    return respond({"requests": entries, "count": len(entries), "dropped": journal.dropped})
+
+
+async def clear_requests(request: web.Request) -> web.Response:
+    return respond({"deleted": request.app[JOURNAL].clear(env=request.query.get("env"))})
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.get("/__mock/health", health),
+        web.post("/__mock/reset", reset),
+        web.get("/__mock/requests", list_requests),
+        web.delete("/__mock/requests", clear_requests),
+    ]

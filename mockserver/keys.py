@@ -1,0 +1,12 @@
+"""Typed application keys: all state hangs on the aiohttp Application, no singletons."""
+from aiohttp import web
+
+from mockserver.environments import Environments
+from mockserver.journal import Journal
+from mockserver.schemas import Schemas
+from mockserver.settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+SCHEMAS = web.AppKey("schemas", Schemas)
+ENVIRONMENTS = web.AppKey("environments", Environments)
+JOURNAL = web.AppKey("journal", Journal)

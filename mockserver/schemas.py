@@ -1,0 +1,103 @@
+"""Load schemas/, compile validators once, validate request bodies (and, in tests, responses)."""
+from __future__ import annotations
+
+import copy
+import json
+from datetime import datetime
+from importlib.resources import files
+
+from jsonschema import Draft202012Validator, FormatChecker
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+from mockserver.errors import InvalidRequest
+
+BASE_URI = "https://mockserver.dev/schemas/"
+MAX_REPORTED = 10
+
+FORMATS = FormatChecker(formats=())
+
+
+@FORMATS.checks("date-time", raises=ValueError)
+def _is_datetime(value) -> bool:
+    if not isinstance(value, str) or "T" not in value:
+        return False
+    datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return True
+
+
+def _walk_files(folder, prefix=""):
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.is_dir():
+            yield from _walk_files(entry, f"{prefix}{entry.name}/")
+        elif entry.name.endswith(".json"):
+            yield prefix + entry.name, json.loads(entry.read_text(encoding="utf-8"))
+
+
+def load_documents() -> dict[str, dict]:
+    """Every schema document, keyed by its path below schemas/ (e.g. 'userflow/user.json')."""
+    return dict(_walk_files(files("mockserver.schema_files")))
+
+
+def _forbid_unknown_properties(schema):
+    """--strict: every object schema with declared properties rejects the undeclared ones."""
+    if isinstance(schema, dict):
+        if "properties" in schema and "additionalProperties" not in schema:
+            schema["unevaluatedProperties"] = False
+        for value in schema.values():
+            _forbid_unknown_properties(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            _forbid_unknown_properties(value)
+
+
+def field_path(parts) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def describe(error, root: str = "") -> str:
+    """One line naming the field and the rule: 'attributes.plan: <message> (rule: type)'."""
+    parts = list(error.absolute_path)
+    custom = error.schema.get("x-messages", {}).get(error.validator) if isinstance(error.schema, dict) else None
+    message = custom or error.message
+    if error.validator == "required" and isinstance(error.instance, dict):
+        parts.append(next(p for p in error.validator_value if p not in error.instance))
+        message = custom or "is required"
+    path = field_path([root, *parts] if root else parts) or "body"
+    if custom and error.validator in ("pattern", "format", "const", "enum", "type"):
+        shown = repr(error.instance)
+        message += f" (got {shown if len(shown) <= 80 else shown[:77] + '...'})"
+    return f"{path}: {message} (rule: {error.validator})"
+
+
+class Schemas:
+    """Validators for every document in schemas/, compiled once."""
+
+    def __init__(self, strict: bool = False):
+        self.documents = load_documents()
+        resources = []
+        for name, document in self.documents.items():
+            if strict:
+                document = copy.deepcopy(document)
+                _forbid_unknown_properties(document)
+            resources.append((BASE_URI + name, Resource.from_contents(document, default_specification=DRAFT202012)))
+        self.registry = Registry().with_resources(resources)
+        self._validators = {name: self._compile(name) for name in self.documents}
+
+    def _compile(self, name: str) -> Draft202012Validator:
+        return Draft202012Validator({"$ref": BASE_URI + name}, registry=self.registry, format_checker=FORMATS)
+
+    def errors(self, name: str, instance, root: str = "") -> list[str]:
+        found = sorted(self._validators[name].iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path])
+        return [describe(e, root) for e in found]
+
+    def validate(self, name: str, instance, root: str = "") -> None:
+        """Raise InvalidRequest naming each failing field and rule."""
+        problems = self.errors(name, instance, root)
+        if problems:
+            more = len(problems) - MAX_REPORTED
+            text = "; ".join(problems[:MAX_REPORTED]) + (f"; and {more} more" if more > 0 else "")
+            raise InvalidRequest(f"Invalid {'request body' if not root else root}: {text}")

@@ -1,0 +1,52 @@
+"""One frozen Settings, built from CLI flags and MOCKSERVER_* environment variables."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+ENV_PREFIX = "MOCKSERVER_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    seed: int = 0
+    fixtures: Path | None = None  # None: the built-in data set
+    api_keys: tuple[str, ...] = ()  # empty: every well-formed key is accepted
+    strict: bool = False
+    log_format: str = "text"
+    journal_size: int = 1000
+    max_body_bytes: int = 1024 * 1024
+
+
+def _parse(name: str, raw: str):
+    kind = {f.name: f.type for f in fields(Settings)}[name]
+    if kind == "int":
+        return int(raw)
+    if kind == "bool":
+        if raw.lower() not in ("1", "true", "yes", "on", "0", "false", "no", "off", ""):
+            raise ValueError(f"{ENV_PREFIX}{name.upper()}: expected true or false, got {raw!r}")
+        return raw.lower() in ("1", "true", "yes", "on")
+    if kind == "tuple[str, ...]":
+        return tuple(part for part in raw.split(",") if part)
+    if kind == "Path | None":
+        return Path(raw) if raw else None
+    return raw
+
+
+def settings_from(options: dict, environ: dict[str, str] | None = None) -> Settings:
+    """Flags win over environment variables, which win over defaults."""
+    environ = os.environ if environ is None else environ
+    values = {}
+    for f in fields(Settings):
+        env_name = ENV_PREFIX + ("API_KEY" if f.name == "api_keys" else f.name.upper())
+        given = options.get(f.name)
+        if given is not None and given is not False and given != [] and given != ():
+            values[f.name] = given
+        elif env_name in environ:
+            values[f.name] = _parse(f.name, environ[env_name])
+    if "api_keys" in values:
+        values["api_keys"] = tuple(values["api_keys"])
+    return Settings(**values)

@@ -1,0 +1,1 @@
+"""The Userflow REST API (version 2020-01-03)."""

@@ -1,0 +1,120 @@
+"""Userflow HTTP handlers: parse, validate, call the store, render with expand, respond. Nothing else."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from aiohttp import web
+
+from mockserver import conditions, expand
+from mockserver.errors import InvalidRequest
+from mockserver.keys import SCHEMAS, SETTINGS
+from mockserver.lists import Page, list_object
+from mockserver.query import LIST_PARAMS, Query
+from mockserver.userflow.store import RELATIONS, UserflowStore
+from mockserver.wire import read_json, respond
+
+
+def _context(request: web.Request, allowed: tuple[str, ...]) -> tuple[UserflowStore, Query]:
+    return request["env"].userflow, Query(request.query, allowed, request.app[SETTINGS].strict)
+
+
+def _tree(query: Query, kind: str) -> dict:
+    return expand.parse(query.many("expand"), kind, RELATIONS)
+
+
+@dataclass(frozen=True)
+class Listing:
+    """How one resource lists: its object type, orderable fields and filters, and the store call."""
+    kind: str
+    order_fields: tuple[str, ...]
+    default_order: str
+    filters: tuple[str, ...]
+    fetch: Callable  # (store, page, request, query) -> (items, has_more)
+
+
+def _condition(request, query):
+    raw = query.one("condition")
+    return None if raw is None else conditions.parse(raw, request.app[SCHEMAS])
+
+
+def _scope(query):
+    scope = query.one("scope")
+    if scope is not None and scope not in ("event", "group", "group_membership", "user"):
+        raise InvalidRequest(f"scope: must be one of event, group, group_membership, user, got {scope!r}")
+    return scope
+
+
+LISTINGS = {
+    "/users": Listing("user", ("created_at", "attributes.signed_up_at", "attributes.last_seen_at", "attributes.name"), "created_at",
+                      ("condition", "email", "group_id", "segment_id"),
+                      lambda s, p, r, q: s.list_users(p, email=q.one("email"), group_id=q.one("group_id"),
+                                                      segment_id=q.one("segment_id"), condition=_condition(r, q))),
+    "/groups": Listing("group", ("created_at", "attributes.name"), "created_at", ("condition", "email", "segment_id", "user_id"),
+                       lambda s, p, r, q: s.list_groups(p, user_id=q.one("user_id"), email=q.one("email"),
+                                                        segment_id=q.one("segment_id"), condition=_condition(r, q))),
+    "/attribute_definitions": Listing("attribute_definition", ("created_at", "display_name", "name"), "display_name",
+                                      ("event_name", "scope"),
+                                      lambda s, p, r, q: s.list_attribute_definitions(p, scope=_scope(q),
+                                                                                      event_names=q.many("event_name"))),
+    "/event_definitions": Listing("event_definition", ("created_at", "display_name", "name"), "display_name", (),
+                                  lambda s, p, r, q: s.list_event_definitions(p)),
+}
+
+
+def list_handler(path: str):
+    listing = LISTINGS[path]
+
+    async def handler(request: web.Request) -> web.Response:
+        store, query = _context(request, LIST_PARAMS + listing.filters)
+        page = Page.parse(query, listing.order_fields, listing.default_order)
+        tree = _tree(query, listing.kind)
+        items, has_more = listing.fetch(store, page, request, query)
+        return respond(list_object(path, query, [store.render(listing.kind, item, tree) for item in items], has_more))
+    return handler
+
+
+def get_handler(kind: str, getter: str, param: str):
+    async def handler(request: web.Request) -> web.Response:
+        store, query = _context(request, ("expand",))
+        tree = _tree(query, kind)
+        return respond(store.render(kind, getattr(store, getter)(request.match_info[param]), tree))
+    return handler
+
+
+def upsert_handler(kind: str, schema: str, upsert: str):
+    async def handler(request: web.Request) -> web.Response:
+        store, query = _context(request, ("expand",))
+        tree = _tree(query, kind)
+        body = await read_json(request, schema)
+        return respond(store.render(kind, getattr(store, upsert)(body), tree))
+    return handler
+
+
+def delete_handler(deleter: str, param: str):
+    async def handler(request: web.Request) -> web.Response:
+        store, _ = _context(request, ())
+        return respond(getattr(store, deleter)(request.match_info[param]))
+    return handler
+
+
+async def delete_membership(request: web.Request) -> web.Response:
+    store, query = _context(request, ("user_id", "group_id"))
+    return respond(store.delete_membership(query.required("user_id"), query.required("group_id")))
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.get("/users", list_handler("/users")),
+        web.post("/users", upsert_handler("user", "userflow/create_user.json", "upsert_user")),
+        web.get("/users/{user_id}", get_handler("user", "get_user", "user_id")),
+        web.delete("/users/{user_id}", delete_handler("delete_user", "user_id")),
+        web.get("/groups", list_handler("/groups")),
+        web.post("/groups", upsert_handler("group", "userflow/create_group.json", "upsert_group")),
+        web.get("/groups/{group_id}", get_handler("group", "get_group", "group_id")),
+        web.delete("/groups/{group_id}", delete_handler("delete_group", "group_id")),
+        web.delete("/group_memberships", delete_membership),
+        web.post("/events", upsert_handler("event", "userflow/track_event.json", "track_event")),
+        web.get("/attribute_definitions", list_handler("/attribute_definitions")),
+        web.get("/event_definitions", list_handler("/event_definitions")),
+    ]

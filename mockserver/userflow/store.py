@@ -1,0 +1,296 @@
+"""Userflow state and every rule about it; no HTTP here."""
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import datetime, timezone
+
+from mockserver import conditions, expand
+from mockserver.attributes import MISSING, Update, format_datetime, parse_datetime
+from mockserver.errors import InvalidRequest, NotFound
+from mockserver.expand import Relation
+from mockserver.lists import Collection, Page
+
+RELATIONS: expand.Relations = {
+    "user": {"groups": Relation("group", True), "memberships": Relation("group_membership", True)},
+    "group": {"memberships": Relation("group_membership", True), "users": Relation("user", True)},
+    "group_membership": {"group": Relation("group", False), "user": Relation("user", False)},
+    "event": {"group": Relation("group", False), "user": Relation("user", False)},
+}
+
+
+def display_name(name: str) -> str:
+    return " ".join(word.capitalize() for word in name.replace("-", " ").replace("_", " ").split())
+
+
+class Definitions:
+    """Attribute and event definitions, created as attributes and events are first used."""
+
+    def __init__(self, store: UserflowStore):
+        self.store = store
+        self.attributes = Collection()
+        self.events = Collection()
+        self.attribute_ids: dict[tuple[str, str], str] = {}
+        self.event_ids: dict[str, str] = {}
+        self.attribute_events: dict[str, set[str]] = {}  # attribute definition id -> event names using it
+
+    def data_type(self, scope: str, name: str) -> str | None:
+        definition_id = self.attribute_ids.get((scope, name))
+        return self.attributes.get(definition_id)["data_type"] if definition_id else None
+
+    def ensure(self, scope: str, name: str, data_type: str) -> str:
+        definition_id = self.attribute_ids.get((scope, name))
+        if definition_id is None:
+            definition_id = self.store.new_id()
+            self.attribute_ids[(scope, name)] = definition_id
+            self.attributes.put({
+                "id": definition_id, "object": "attribute_definition", "created_at": self.store.now(),
+                "data_type": data_type, "description": None, "display_name": display_name(name), "name": name, "scope": scope,
+            })
+        return definition_id
+
+    def ensure_event(self, name: str, attribute_names) -> None:
+        if name not in self.event_ids:
+            self.event_ids[name] = self.store.new_id()
+            self.events.put({
+                "id": self.event_ids[name], "object": "event_definition", "created_at": self.store.now(),
+                "description": None, "display_name": display_name(name), "name": name,
+            })
+        for attribute in attribute_names:
+            self.attribute_events.setdefault(self.attribute_ids[("event", attribute)], set()).add(name)
+
+
+class UserflowStore:
+    def __init__(self, seed: int = 0):
+        self.rng = random.Random(seed)
+        self.fixed_now: str | None = None  # set while seeding: seeded data never depends on the wall clock
+        self.users = Collection()
+        self.groups = Collection()
+        self.memberships: dict[str, dict] = {}
+        self.user_memberships: dict[str, dict[str, str]] = {}  # user id -> group id -> membership id
+        self.group_memberships: dict[str, dict[str, str]] = {}  # group id -> user id -> membership id
+        self.events: dict[str, dict] = {}
+        self.events_by_user: dict[str, list[str]] = {}
+        self.events_by_group: dict[str, list[str]] = {}
+        self.next_event_id = 1
+        self.segments: dict[str, dict] = {}
+        self.definitions = Definitions(self)
+
+    # -- identity and time ---------------------------------------------------------------------
+    def new_id(self) -> str:
+        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+
+    def now(self) -> str:
+        return self.fixed_now or format_datetime(datetime.now(timezone.utc))
+
+    # -- users ---------------------------------------------------------------------------------
+    def get_user(self, user_id: str) -> dict:
+        user = self.users.get(user_id)
+        if user is None:
+            raise NotFound(f"No user with id {user_id!r}")
+        return user
+
+    def upsert_user(self, body: dict) -> dict:
+        """Create or update a user with its embedded groups or memberships, all or nothing."""
+        embedded = body.get("memberships")
+        if embedded is None and "groups" in body:
+            embedded = [{"group": group} for group in body["groups"]]
+        if body.get("prune_memberships") and embedded is None:
+            raise InvalidRequest("prune_memberships: needs the groups or memberships list it prunes against")
+        user = self.users.get(body["id"]) or self._new("user", body["id"], groups=None, memberships=None)
+        updates = [(user, Update(user["attributes"], body.get("attributes", {}), "user", self.definitions))]
+        for i, item in enumerate(embedded or []):
+            key = "memberships" if "memberships" in body else "groups"
+            group_body = item["group"]
+            field = f"{key}[{i}]" + (".group" if key == "memberships" else "")
+            group = self.groups.get(group_body["id"]) or self._new("group", group_body["id"], memberships=None, users=None)
+            updates.append((group, Update(group["attributes"], group_body.get("attributes", {}), "group", self.definitions,
+                                          f"{field}.attributes")))
+            membership = self._membership(user["id"], group["id"])
+            updates.append((membership, Update(membership["attributes"], item.get("attributes", {}), "group_membership",
+                                               self.definitions, f"{key}[{i}].attributes")))
+        # every change is valid: write them all
+        for obj, update in updates:
+            update.commit(obj["attributes"], self.definitions)
+            self._save(obj)
+        if body.get("prune_memberships"):
+            kept = {item["group"]["id"] for item in embedded}
+            for group_id in [g for g in self.user_memberships.get(user["id"], {}) if g not in kept]:
+                self.delete_membership(user["id"], group_id)
+        return user
+
+    def delete_user(self, user_id: str) -> dict:
+        for group_id in list(self.user_memberships.get(user_id, {})):
+            self.delete_membership(user_id, group_id)
+        self.user_memberships.pop(user_id, None)
+        for event_id in self.events_by_user.pop(user_id, []):
+            self._drop_event(event_id)
+        self.users.remove(user_id)
+        return {"id": user_id, "object": "user", "deleted": True}
+
+    def list_users(self, page: Page, email=None, group_id=None, segment_id=None, condition=None):
+        tests = []
+        if email is not None:
+            tests.append(lambda u: u["attributes"].get("email") == email)
+        if segment_id is not None:
+            segment = self._segment(segment_id, "user")
+            tests.append(lambda u: conditions.matches(segment["condition"], self._user_values(u)))
+        if condition is not None:
+            tests.append(lambda u: conditions.matches(condition, self._user_values(u)))
+            conditions.filter_count_guard(sum(1 for u in self.users.values() if all(t(u) for t in tests)))
+        candidates = None if group_id is None else self.group_memberships.get(group_id, {}).keys()
+        return self.users.page(page, candidates, (lambda u: all(t(u) for t in tests)) if tests else None)
+
+    def _user_values(self, user: dict):
+        def values_of(name: str) -> list:
+            if name.startswith("group/"):
+                related = [self.groups.get(g) for g in self.user_memberships.get(user["id"], {})]
+            elif name.startswith("group_membership/"):
+                related = [self.memberships[m] for m in self.user_memberships.get(user["id"], {}).values()]
+            else:
+                return [user["attributes"].get(name, MISSING)]
+            key = name.split("/", 1)[1]
+            return [obj["attributes"].get(key, MISSING) for obj in related] or [MISSING]
+        return values_of
+
+    # -- groups --------------------------------------------------------------------------------
+    def get_group(self, group_id: str) -> dict:
+        group = self.groups.get(group_id)
+        if group is None:
+            raise NotFound(f"No group with id {group_id!r}")
+        return group
+
+    def upsert_group(self, body: dict) -> dict:
+        group = self.groups.get(body["id"]) or self._new("group", body["id"], memberships=None, users=None)
+        Update(group["attributes"], body.get("attributes", {}), "group", self.definitions).commit(group["attributes"], self.definitions)
+        self._save(group)
+        return group
+
+    def delete_group(self, group_id: str) -> dict:
+        for user_id in list(self.group_memberships.get(group_id, {})):
+            self.delete_membership(user_id, group_id)
+        self.group_memberships.pop(group_id, None)
+        for event_id in self.events_by_group.pop(group_id, []):
+            self._drop_event(event_id)
+        self.groups.remove(group_id)
+        return {"id": group_id, "object": "group", "deleted": True}
+
+    def list_groups(self, page: Page, user_id=None, email=None, segment_id=None, condition=None):
+        tests = []
+        if email is not None:
+            tests.append(lambda g: g["attributes"].get("email") == email)
+        if segment_id is not None:
+            segment = self._segment(segment_id, "group")
+            tests.append(lambda g: conditions.matches(segment["condition"], self._group_values(g)))
+        if condition is not None:
+            tests.append(lambda g: conditions.matches(condition, self._group_values(g)))
+            conditions.filter_count_guard(sum(1 for g in self.groups.values() if all(t(g) for t in tests)))
+        candidates = None if user_id is None else self.user_memberships.get(user_id, {}).keys()
+        return self.groups.page(page, candidates, (lambda g: all(t(g) for t in tests)) if tests else None)
+
+    def _group_values(self, group: dict):
+        def values_of(name: str) -> list:
+            members = self.group_memberships.get(group["id"], {})
+            if name.startswith("group/"):
+                return [group["attributes"].get(name[len("group/"):], MISSING)]
+            if name.startswith("group_membership/"):
+                related, key = [self.memberships[m] for m in members.values()], name.split("/", 1)[1]
+            else:
+                related, key = [self.users.get(u) for u in members], name
+            return [obj["attributes"].get(key, MISSING) for obj in related] or [MISSING]
+        return values_of
+
+    def _segment(self, segment_id: str, scope: str) -> dict:
+        segment = self.segments.get(segment_id)
+        if segment is None or segment["scope"] != scope:
+            raise InvalidRequest(f"segment_id: no {scope} segment with id {segment_id!r}")
+        return segment
+
+    # -- memberships ---------------------------------------------------------------------------
+    def _membership(self, user_id: str, group_id: str) -> dict:
+        membership_id = self.user_memberships.get(user_id, {}).get(group_id)
+        if membership_id:
+            return self.memberships[membership_id]
+        return self._new("group_membership", self.new_id(), group=None, group_id=group_id, user=None, user_id=user_id)
+
+    def delete_membership(self, user_id: str, group_id: str) -> dict:
+        membership_id = self.user_memberships.get(user_id, {}).pop(group_id, None)
+        if membership_id is None:
+            return {"id": None, "object": "group_membership", "deleted": True}
+        self.group_memberships[group_id].pop(user_id, None)
+        self.memberships.pop(membership_id)
+        return {"id": membership_id, "object": "group_membership", "deleted": True}
+
+    # -- events --------------------------------------------------------------------------------
+    def track_event(self, body: dict) -> dict:
+        """Store an event; a user or group it names that does not exist yet is created empty."""
+        update = Update({}, body.get("attributes", {}), "event", self.definitions)
+        user_id, group_id = body.get("user_id"), body.get("group_id")
+        event = self._new("event", str(self.next_event_id), group=None, group_id=group_id, name=body["name"],
+                          time=format_datetime(parse_datetime(body["time"])) if "time" in body else None,
+                          user=None, user_id=user_id)
+        event["time"] = event["time"] or event["created_at"]
+        self.next_event_id += 1
+        update.commit(event["attributes"], self.definitions)
+        self.definitions.ensure_event(event["name"], event["attributes"])
+        if user_id and user_id not in self.users:
+            self.upsert_user({"id": user_id})
+        if group_id and group_id not in self.groups:
+            self.upsert_group({"id": group_id})
+        self._save(event)
+        return event
+
+    def _drop_event(self, event_id: str) -> None:
+        event = self.events.pop(event_id, None)
+        if event is None:
+            return
+        for owner, index in ((event["user_id"], self.events_by_user), (event["group_id"], self.events_by_group)):
+            if owner in index and event_id in index[owner]:
+                index[owner].remove(event_id)
+
+    # -- definitions ---------------------------------------------------------------------------
+    def list_attribute_definitions(self, page: Page, scope=None, event_names=()):
+        candidates = None
+        if event_names:
+            wanted = set(event_names)
+            candidates = [d for d, names in self.definitions.attribute_events.items() if names & wanted]
+        match = (lambda d: d["scope"] == scope) if scope else None
+        return self.definitions.attributes.page(page, candidates, match)
+
+    def list_event_definitions(self, page: Page):
+        return self.definitions.events.page(page)
+
+    # -- shared --------------------------------------------------------------------------------
+    def _new(self, kind: str, object_id: str, **relations) -> dict:
+        return {"id": object_id, "object": kind, "attributes": {}, "created_at": self.now(), **relations}
+
+    def _save(self, obj: dict) -> None:
+        """Store a new or changed object and keep every index in step."""
+        kind, oid = obj["object"], obj["id"]
+        if kind == "user":
+            self.users.put(obj)
+        elif kind == "group":
+            self.groups.put(obj)
+        elif kind == "group_membership":
+            self.memberships[oid] = obj
+            self.user_memberships.setdefault(obj["user_id"], {})[obj["group_id"]] = oid
+            self.group_memberships.setdefault(obj["group_id"], {})[obj["user_id"]] = oid
+        elif kind == "event":
+            self.events[oid] = obj
+            for owner, index in ((obj["user_id"], self.events_by_user), (obj["group_id"], self.events_by_group)):
+                if owner:
+                    index.setdefault(owner, []).append(oid)
+
+    def resolve(self, kind: str, obj: dict, field: str):
+        """Related object(s) for `expand`."""
+        if kind == "user":
+            links = self.user_memberships.get(obj["id"], {})
+            return [self.groups.get(g) for g in links] if field == "groups" else [self.memberships[m] for m in links.values()]
+        if kind == "group":
+            links = self.group_memberships.get(obj["id"], {})
+            return [self.users.get(u) for u in links] if field == "users" else [self.memberships[m] for m in links.values()]
+        target = obj[f"{field}_id"]
+        return (self.groups if field == "group" else self.users).get(target) if target else None
+
+    def render(self, kind: str, obj: dict, tree: dict) -> dict:
+        return expand.render(obj, kind, tree, RELATIONS, self.resolve)
