@@ -40,9 +40,9 @@ def load_documents() -> dict[str, dict]:
 
 
 def _forbid_unknown_properties(schema):
-    """--strict: every object schema with declared properties rejects the undeclared ones."""
+    """--strict: each object marked "x-strict" (a request body object) rejects undeclared properties."""
     if isinstance(schema, dict):
-        if "properties" in schema and "additionalProperties" not in schema:
+        if schema.get("x-strict"):
             schema["unevaluatedProperties"] = False
         for value in schema.values():
             _forbid_unknown_properties(value)
@@ -74,30 +74,39 @@ def describe(error, root: str = "") -> str:
 
 
 class Schemas:
-    """Validators for every document in schemas/, compiled once."""
+    """Validators for every document in schemas/, compiled once.
+
+    With strict=True, request bodies (validate) also reject properties their schema does not declare;
+    errors() always checks the documents as written (fixtures, responses).
+    """
 
     def __init__(self, strict: bool = False):
         self.documents = load_documents()
-        resources = []
-        for name, document in self.documents.items():
-            if strict:
-                document = copy.deepcopy(document)
-                _forbid_unknown_properties(document)
-            resources.append((BASE_URI + name, Resource.from_contents(document, default_specification=DRAFT202012)))
-        self.registry = Registry().with_resources(resources)
-        self._validators = {name: self._compile(name) for name in self.documents}
+        self._validators = self._compile_all(self.documents)
+        self._request_validators = self._validators
+        if strict:
+            marked = copy.deepcopy(self.documents)
+            _forbid_unknown_properties(marked)
+            self._request_validators = self._compile_all(marked)
 
-    def _compile(self, name: str) -> Draft202012Validator:
-        return Draft202012Validator({"$ref": BASE_URI + name}, registry=self.registry, format_checker=FORMATS)
+    @staticmethod
+    def _compile_all(documents: dict) -> dict[str, Draft202012Validator]:
+        registry = Registry().with_resources(
+            (BASE_URI + name, Resource.from_contents(doc, default_specification=DRAFT202012)) for name, doc in documents.items())
+        return {name: Draft202012Validator({"$ref": BASE_URI + name}, registry=registry, format_checker=FORMATS) for name in documents}
 
-    def errors(self, name: str, instance, root: str = "") -> list[str]:
-        found = sorted(self._validators[name].iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path])
+    @staticmethod
+    def _describe_all(validator, instance, root: str) -> list[str]:
+        found = sorted(validator.iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path])
         return [describe(e, root) for e in found]
 
+    def errors(self, name: str, instance, root: str = "") -> list[str]:
+        return self._describe_all(self._validators[name], instance, root)
+
     def validate(self, name: str, instance, root: str = "") -> None:
-        """Raise InvalidRequest naming each failing field and rule."""
-        problems = self.errors(name, instance, root)
+        """Check a request body (or parameter); raise InvalidRequest naming each failing field and rule."""
+        problems = self._describe_all(self._request_validators[name], instance, root)
         if problems:
             more = len(problems) - MAX_REPORTED
             text = "; ".join(problems[:MAX_REPORTED]) + (f"; and {more} more" if more > 0 else "")
-            raise InvalidRequest(f"Invalid {'request body' if not root else root}: {text}")
+            raise InvalidRequest(f"Invalid {root or 'request body'}: {text}")

@@ -1,0 +1,84 @@
+"""Shared fixtures. Every response any test receives is validated against schemas/ by `Api`."""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+from multidict import CIMultiDictProxy
+
+from mockserver.app import create_app
+from mockserver.schemas import Schemas
+from mockserver.settings import Settings
+
+SMALL = Path(__file__).parent / "fixtures" / "small.yaml"
+SCHEMAS = Schemas()
+_keys = itertools.count(1)
+
+
+def assert_valid(schema: str, body) -> None:
+    problems = SCHEMAS.errors(schema, body)
+    assert not problems, f"response does not match {schema}: {problems}"
+
+
+@dataclass
+class Reply:
+    status: int
+    body: object
+    headers: CIMultiDictProxy
+
+
+class Api:
+    """A client for one environment: sends the key, checks each response against its schema."""
+
+    def __init__(self, client, key: str):
+        self.client, self.key = client, key
+
+    async def call(self, method: str, path: str, *, json=None, params=None, headers=None, data=None, key=None) -> Reply:
+        sent = {"Authorization": f"Bearer {key or self.key}"} if (key or self.key) else {}
+        sent.update(headers or {})
+        resp = await self.client.request(method, path, json=json, params=params, headers=sent, data=data)
+        body = await resp.json(content_type=None)
+        assert resp.content_type == "application/json"
+        assert resp.headers.get("X-Request-Id", "").startswith("req_")
+        assert_valid("control/response.json" if path.startswith("/__mock/") else "userflow/response.json", body)
+        if resp.status >= 400 and not path.startswith("/__mock/"):
+            assert body["error"]["request_id"] == resp.headers["X-Request-Id"]
+        return Reply(resp.status, body, resp.headers)
+
+    async def get(self, path, **kw):
+        return await self.call("GET", path, **kw)
+
+    async def post(self, path, json=None, **kw):
+        return await self.call("POST", path, json=json, **kw)
+
+    async def delete(self, path, **kw):
+        return await self.call("DELETE", path, **kw)
+
+    async def ok(self, method, path, **kw):
+        reply = await self.call(method, path, **kw)
+        assert reply.status == 200, reply.body
+        return reply.body
+
+
+@pytest.fixture
+def make_api(aiohttp_client):
+    """make_api(**settings) -> Api on a fresh app with those settings and a fresh key."""
+    async def make(key=None, **overrides) -> Api:
+        settings = replace(Settings(fixtures=SMALL), **overrides)
+        client = await aiohttp_client(create_app(settings))
+        return Api(client, key or f"ak_test{next(_keys)}")
+    return make
+
+
+@pytest.fixture
+async def api(make_api) -> Api:
+    """The small fixture set: users alice, bob, carol, dave; groups acme, globex, initech."""
+    return await make_api()
+
+
+@pytest.fixture
+async def seeded(make_api) -> Api:
+    """The built-in data set."""
+    return await make_api(fixtures=None)

@@ -1,0 +1,90 @@
+"""Attribute operations, data types and naming rules, through POST /users (the same code serves groups, memberships, events)."""
+import pytest
+
+
+async def attrs(api, changes, user="alice"):
+    return (await api.ok("POST", "/users", json={"id": user, "attributes": changes}))["attributes"]
+
+
+@pytest.mark.parametrize("changes, expected", [
+    ({"phone": {"set": 12345678, "data_type": "string"}}, "12345678"),
+    ({"phone": {"set": "42"}}, "42"),
+    ({"flag": {"set": "true", "data_type": "boolean"}}, True),
+    ({"score": {"set": "3.5", "data_type": "number"}}, 3.5),
+    ({"seen": {"set": "2023-05-01T12:00:00+02:00"}}, "2023-05-01T10:00:00.000+00:00"),
+    ({"seen": {"set": 0, "data_type": "datetime"}}, "1970-01-01T00:00:00.000+00:00"),
+    ({"foods": {"set": "apple", "data_type": "list"}}, ["apple"]),
+])
+async def test_set_with_and_without_data_type(api, changes, expected):
+    name = next(iter(changes))
+    assert (await attrs(api, changes))[name] == expected
+
+
+async def test_set_once_only_sets_a_missing_attribute(api):
+    assert (await attrs(api, {"coupon_code": {"set_once": "xyz123"}}))["coupon_code"] == "xyz123"
+    assert (await attrs(api, {"coupon_code": {"set_once": "other"}}))["coupon_code"] == "xyz123"
+    assert (await attrs(api, {"plan": {"set_once": "free"}}))["plan"] == "pro"
+
+
+async def test_add_and_subtract(api):
+    assert (await attrs(api, {"project_count": {"add": 1}}))["project_count"] == 13
+    assert (await attrs(api, {"project_count": {"subtract": 5}}))["project_count"] == 8
+    assert (await attrs(api, {"project_count": {"add": -8}}))["project_count"] == 0
+    assert (await attrs(api, {"total_revenue": {"add": 1234.56}}))["total_revenue"] == 1234.56
+    assert (await attrs(api, {"days_left": {"subtract": 1}}))["days_left"] == -1
+
+
+async def test_add_on_a_string_attribute_is_rejected(api):
+    reply = await api.post("/users", json={"id": "alice", "attributes": {"name": {"add": 1}}})
+    assert reply.status == 400
+    assert reply.body["error"]["message"] == "attributes.name: add only works on number attributes; this one is string"
+
+
+async def test_append_prepend_remove(api):
+    assert (await attrs(api, {"foods": {"append": "apple"}}))["foods"] == ["apple"]
+    assert (await attrs(api, {"foods": {"append": ["banana", "apple", "cherry"]}}))["foods"] == ["apple", "banana", "cherry"]
+    assert (await attrs(api, {"foods": {"prepend": ["kiwi", "banana"]}}))["foods"] == ["kiwi", "apple", "banana", "cherry"]
+    assert (await attrs(api, {"foods": {"remove": ["apple", "cherry"]}}))["foods"] == ["kiwi", "banana"]
+    assert (await attrs(api, {"empty_list": {"remove": "x"}}))["empty_list"] == []
+
+
+async def test_exactly_one_operation_per_object(api):
+    for bad in ({"set": 1, "add": 2}, {"data_type": "string"}, {}):
+        reply = await api.post("/users", json={"id": "alice", "attributes": {"x": bad}})
+        assert reply.status == 400
+        assert ("attributes.x: exactly one of set, set_once, add, subtract, append, prepend or remove must be set (rule: oneOf)"
+                in reply.body["error"]["message"])
+
+
+async def test_unknown_operation_key_is_named(api):
+    reply = await api.post("/users", json={"id": "alice", "attributes": {"x": {"sett": 1}}})
+    assert reply.status == 400 and "'sett' was unexpected" in reply.body["error"]["message"]
+
+
+@pytest.mark.parametrize("name", ["bad.name", "emoji🙂", "slash/x", ""])
+async def test_attribute_naming_rules(api, name):
+    reply = await api.post("/users", json={"id": "alice", "attributes": {name: 1}})
+    assert reply.status == 400
+    assert "attributes: " in reply.body["error"]["message"]
+    assert "rule: pattern" in reply.body["error"]["message"] or "rule: minLength" in reply.body["error"]["message"]
+
+
+async def test_names_with_dashes_and_spaces_are_allowed(api):
+    assert (await attrs(api, {"Favourite colour-2": "red"}))["Favourite colour-2"] == "red"
+
+
+async def test_values_are_coerced_to_the_attributes_data_type(api):
+    assert (await attrs(api, {"project_count": "17"}))["project_count"] == 17
+    reply = await api.post("/users", json={"id": "alice", "attributes": {"project_count": "lots"}})
+    assert reply.status == 400 and "attributes.project_count: 'lots' cannot be stored as data type number" in reply.body["error"]["message"]
+
+
+async def test_conflicting_explicit_data_type_is_rejected(api):
+    reply = await api.post("/users", json={"id": "alice", "attributes": {"project_count": {"set": "3", "data_type": "string"}}})
+    assert reply.status == 400
+    assert "data_type string conflicts with the attribute's data type number" in reply.body["error"]["message"]
+
+
+async def test_literal_types(api):
+    reply = await api.post("/users", json={"id": "alice", "attributes": {"x": [1, 2]}})
+    assert reply.status == 400 and "attributes.x: must be a string, number, boolean, null or a list of strings" in reply.body["error"]["message"]

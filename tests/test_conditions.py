@@ -1,0 +1,86 @@
+"""Condition filtering: every operator, clauses, prefixes, errors and the 10,000-match limit."""
+import json
+
+import pytest
+
+from mockserver.conditions import MAX_MATCHES
+
+
+async def ids(api, condition, path="/users"):
+    page = await api.ok("GET", path, params={"condition": json.dumps(condition), "limit": "100"})
+    return [o["id"] for o in page["data"]]
+
+
+def attr(name, operator, **rest):
+    return {"type": "attribute", "attribute_name": name, "operator": operator, **rest}
+
+
+@pytest.mark.parametrize("condition, expected", [
+    (attr("plan", "eq", value="pro"), ["alice"]),
+    (attr("plan", "ne", value="pro"), ["bob", "carol", "dave"]),
+    (attr("name", "contains", value="ar"), ["carol"]),
+    (attr("name", "not_contains", value="a"), ["bob"]),
+    (attr("name", "starts_with", value="Bo"), ["bob"]),
+    (attr("email", "ends_with", value="e@example.com"), ["alice", "dave"]),
+    (attr("project_count", "gt", value=12), ["carol"]),
+    (attr("project_count", "gte", value=12), ["alice", "carol"]),
+    (attr("project_count", "lt", value=3), ["dave"]),
+    (attr("project_count", "lte", value=3), ["bob", "dave"]),
+    (attr("project_count", "between", value=3, value2=12), ["alice", "bob"]),
+    (attr("signed_up_at", "gt", value="2023-01-20T00:00:00Z"), ["alice", "bob"]),
+    (attr("last_seen_at", "empty"), ["alice", "bob", "dave"]),
+    (attr("last_seen_at", "not_empty"), ["carol"]),
+    (attr("email_verified", "true"), ["alice", "carol"]),
+    (attr("email_verified", "false"), ["bob"]),
+    (attr("tags", "includes_all", values=["beta", "api"]), ["alice"]),
+    (attr("tags", "includes_any", values=["api", "sso"]), ["alice", "carol"]),
+    (attr("tags", "excludes_all", values=["beta", "sso"]), ["alice", "bob", "carol", "dave"]),
+    (attr("tags", "excludes_any", values=["beta", "sso"]), ["bob", "dave"]),
+    (attr("tags", "excludes_any", value="sso"), ["alice", "bob", "dave"]),
+    ({"type": "clause", "operator": "and", "conditions": [attr("plan", "ne", value="free"), attr("project_count", "gte", value=10)]},
+     ["alice", "carol"]),
+    ({"type": "clause", "operator": "or", "conditions": [attr("plan", "eq", value="free"), attr("tags", "includes_any", values=["sso"])]},
+     ["bob", "carol"]),
+    ({"type": "clause", "operator": "and", "conditions": [
+        {"type": "clause", "operator": "or", "conditions": [attr("plan", "eq", value="pro"), attr("plan", "eq", value="free")]},
+        attr("email_verified", "true")]}, ["alice"]),
+])
+async def test_user_operators(api, condition, expected):
+    assert await ids(api, condition) == expected
+
+
+async def test_group_and_membership_prefixes_on_users(api):
+    assert await ids(api, attr("group/plan", "eq", value="enterprise")) == ["alice", "carol"]
+    assert await ids(api, attr("group_membership/role", "eq", value="owner")) == ["alice"]
+    assert await ids(api, attr("group/plan", "empty")) == ["dave"]
+
+
+async def test_conditions_on_groups(api):
+    assert await ids(api, attr("group/plan", "eq", value="pro"), "/groups") == ["acme"]
+    assert await ids(api, attr("group_membership/role", "eq", value="admin"), "/groups") == ["globex"]
+    assert await ids(api, attr("plan", "eq", value="free"), "/groups") == ["acme"]  # plain names are the members' attributes
+
+
+@pytest.mark.parametrize("raw, message", [
+    ("{not json", "condition: not valid JSON"),
+    ("NaN", "condition: not valid JSON"),
+    (json.dumps(attr("plan", "like", value="x")), "condition.operator: is not a known operator"),
+    (json.dumps(attr("plan", "eq")), "condition.value: is required"),
+    (json.dumps(attr("n", "between", value=1)), "condition.value2: is required"),
+    (json.dumps({"type": "clause", "operator": "xor", "conditions": []}), "condition.operator: must be and or or"),
+    (json.dumps({"type": "clause", "operator": "and", "conditions": [attr("a", "bogus")]}), "condition.conditions[0].operator"),
+    (json.dumps(attr("bad.name", "empty")), "condition.attribute_name"),
+])
+async def test_bad_conditions_are_400(api, raw, message):
+    reply = await api.get("/users", params={"condition": raw})
+    assert reply.status == 400 and message in reply.body["error"]["message"], reply.body
+
+
+async def test_more_than_10000_matches_is_rejected(make_api, tmp_path):
+    fixture = tmp_path / "big.yaml"
+    fixture.write_text(f"generate: {{users: {MAX_MATCHES + 1}, groups: 0, events: 0}}\n")
+    api = await make_api(fixtures=fixture)
+    reply = await api.get("/users", params={"condition": json.dumps(attr("email", "not_empty"))})
+    assert reply.status == 400 and "10,000" in reply.body["error"]["message"]
+    narrowed = await api.ok("GET", "/users", params={"condition": json.dumps(attr("plan", "eq", value="pro"))})
+    assert len(narrowed["data"]) == 10

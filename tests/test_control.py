@@ -1,0 +1,66 @@
+"""Control API: health, reset, the journal; and the isolation of environments."""
+
+
+async def test_health(api):
+    assert await api.ok("GET", "/__mock/health") == {"status": "ok"}
+
+
+async def test_environments_are_isolated(api):
+    other = "ak_other"
+    await api.ok("POST", "/users", json={"id": "only-here"})
+    assert (await api.get("/users/only-here", key=other)).status == 404
+    await api.ok("DELETE", "/users/alice", key=other)
+    assert (await api.get("/users/alice")).status == 200
+
+
+async def test_reset_one_environment(api):
+    await api.ok("POST", "/users", json={"id": "temp"})
+    await api.ok("POST", "/users", json={"id": "temp"}, key="ak_keep")
+    assert await api.ok("POST", "/__mock/reset", json={"env": api.key}) == {"reset": [api.key], "env": api.key}
+    assert (await api.get("/users/temp")).status == 404
+    assert (await api.get("/users/temp", key="ak_keep")).status == 200
+
+
+async def test_reset_all_returns_the_seeded_state(api):
+    before = await api.ok("GET", "/users", params={"limit": "100"})
+    await api.ok("DELETE", "/users/alice")
+    reply = await api.ok("POST", "/__mock/reset")
+    assert reply["reset"] == [api.key] and reply["env"] is None
+    assert await api.ok("GET", "/users", params={"limit": "100"}) == before
+
+
+async def test_reset_rejects_a_bad_body(api):
+    reply = await api.call("POST", "/__mock/reset", json={"env": 5})
+    assert reply.status == 400
+
+
+async def test_journal_records_requests_and_responses(api):
+    await api.post("/users", json={"id": "j1"})
+    await api.get("/users/missing")
+    await api.get("/users", key="ak_elsewhere")
+    journal = await api.ok("GET", "/__mock/requests", params={"env": api.key})
+    assert [(e["method"], e["path"], e["response"]["status"]) for e in journal["requests"]] == [
+        ("POST", "/users", 200), ("GET", "/users/missing", 404)]
+    post = journal["requests"][0]
+    assert post["request"]["body"] == {"id": "j1"} and post["response"]["body"]["id"] == "j1"
+    assert post["request_id"] == post["response"]["headers"]["X-Request-Id"]
+    only_get = await api.ok("GET", "/__mock/requests", params={"method": "get", "path": "/users/missing"})
+    assert only_get["count"] == 1
+    assert (await api.ok("GET", "/__mock/requests"))["count"] == 3  # the control API is not journaled
+
+
+async def test_journal_is_bounded(make_api):
+    api = await make_api(journal_size=3)
+    for i in range(5):
+        await api.get(f"/users/u{i}")
+    journal = await api.ok("GET", "/__mock/requests")
+    assert [e["path"] for e in journal["requests"]] == ["/users/u2", "/users/u3", "/users/u4"]
+    assert journal["dropped"] == 2
+
+
+async def test_clear_journal(api):
+    await api.get("/users/alice")
+    await api.get("/users/alice", key="ak_two")
+    assert await api.ok("DELETE", "/__mock/requests", params={"env": "ak_two"}) == {"deleted": 1}
+    assert await api.ok("DELETE", "/__mock/requests") == {"deleted": 1}
+    assert (await api.ok("GET", "/__mock/requests"))["count"] == 0

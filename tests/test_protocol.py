@@ -1,0 +1,101 @@
+"""HTTP-level behaviour: keys, versions, content negotiation, status codes, strict mode, request ids."""
+import pytest
+
+from mockserver.keys import ENVIRONMENTS
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer "}, {"Authorization": "Basic ak_abc"},
+                                     {"Authorization": "Bearer sk_live_123"}, {"Authorization": "Bearer ak_bad-key"}])
+async def test_missing_or_malformed_key_is_401(api, headers):
+    api.key = ""
+    reply = await api.get("/users", headers=headers)
+    assert reply.status == 401 and reply.body["error"]["code"] == "invalid_api_key"
+
+
+async def test_unknown_url_without_key_is_still_401(api):
+    api.key = ""
+    assert (await api.get("/nowhere")).status == 401
+
+
+async def test_api_key_option_restricts_keys(make_api):
+    api = await make_api(key="ak_allowed", api_keys=("ak_allowed",))
+    assert (await api.get("/users")).status == 200
+    reply = await api.get("/users", key="ak_other")
+    assert reply.status == 401 and "not one of the keys this server accepts" in reply.body["error"]["message"]
+
+
+async def test_userflow_version_header(api):
+    assert (await api.get("/users", headers={"Userflow-Version": "2020-01-03"})).status == 200
+    reply = await api.get("/users", headers={"Userflow-Version": "2023-01-01"})
+    assert reply.status == 400 and reply.body["error"]["code"] == "invalid_api_version"
+
+
+async def test_unknown_url_is_404(api):
+    reply = await api.get("/userz")
+    assert reply.status == 404 and reply.body["error"]["message"] == "Unrecognized request URL (GET /userz)"
+
+
+async def test_wrong_method_is_405_with_allow(api):
+    reply = await api.call("PUT", "/users/alice", json={})
+    assert reply.status == 405 and reply.body["error"]["code"] == "method_not_allowed"
+    assert set(reply.headers["Allow"].split(", ")) == {"DELETE", "GET", "HEAD"}
+
+
+@pytest.mark.parametrize("accept, status", [("text/html", 406), ("application/xml, text/plain", 406),
+                                            ("application/json", 200), ("*/*", 200), ("text/html, application/*;q=0.8", 200)])
+async def test_accept_header(api, accept, status):
+    assert (await api.get("/users/alice", headers={"Accept": accept})).status == status
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+async def test_post_without_json_content_type_is_415(api, content_type):
+    headers = {"Content-Type": content_type} if content_type else {}
+    reply = await api.call("POST", "/users", data=b'{"id": "x"}', headers=headers)
+    assert reply.status == 415 and reply.body["error"]["code"] == "unsupported_media_type"
+
+
+@pytest.mark.parametrize("raw, message", [(b'{"id": ', "not valid JSON"), (b"\xff\xfe", "not valid UTF-8"),
+                                          (b'{"id": NaN}', "not valid JSON"), (b"[1, 2]", "is not of type 'object'")])
+async def test_malformed_bodies_are_400(api, raw, message):
+    reply = await api.call("POST", "/users", data=raw, headers={"Content-Type": "application/json"})
+    assert reply.status == 400 and message in reply.body["error"]["message"]
+
+
+async def test_oversized_body_is_413(make_api):
+    api = await make_api(max_body_bytes=1000)
+    reply = await api.post("/users", json={"id": "x", "attributes": {"blob": "a" * 2000}})
+    assert reply.status == 413 and reply.body["error"]["code"] == "request_too_large"
+    assert (await api.get("/users/x")).status == 404
+
+
+async def test_unexpected_failure_is_500_without_traceback(api, monkeypatch):
+    store = api.client.app[ENVIRONMENTS].get(api.key).userflow
+    monkeypatch.setattr(store, "get_user", lambda user_id: 1 / 0)
+    reply = await api.get("/users/alice")
+    assert reply.status == 500 and reply.body["error"]["code"] == "internal_error"
+    assert "ZeroDivision" not in reply.body["error"]["message"]
+
+
+async def test_unknown_query_parameters_are_ignored_unless_strict(api, make_api):
+    assert (await api.get("/users", params={"colour": "red"})).status == 200
+    strict = await make_api(strict=True)
+    reply = await strict.get("/users", params={"colour": "red"})
+    assert reply.status == 400 and reply.body["error"]["message"] == "Unknown query parameter: colour (--strict is on)"
+
+
+async def test_unknown_body_fields_are_ignored_unless_strict(api, make_api):
+    assert (await api.post("/users", json={"id": "x", "colour": "red"})).status == 200
+    strict = await make_api(strict=True)
+    reply = await strict.post("/users", json={"id": "x", "memberships": [{"group": {"id": "g", "colour": "red"}}]})
+    assert reply.status == 400 and "memberships[0].group: Unevaluated properties are not allowed ('colour' was unexpected)" in reply.body["error"]["message"]
+    assert (await strict.post("/users", json={"id": "x", "attributes": {"colour": "red"}})).status == 200
+
+
+async def test_a_single_value_parameter_given_twice_is_400(api):
+    reply = await api.get("/users", params=[("limit", "1"), ("limit", "2")])
+    assert reply.status == 400 and reply.body["error"]["message"] == "limit: given 2 times, expected one value"
+
+
+async def test_every_response_has_a_fresh_request_id(api):
+    first, second = await api.get("/users/alice"), await api.get("/users/alice")
+    assert first.headers["X-Request-Id"] != second.headers["X-Request-Id"]
