@@ -59,6 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
 async def serve(settings: Settings) -> None:
     from mockserver.app import create_app
 
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
     app = create_app(settings)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
@@ -67,10 +71,6 @@ async def serve(settings: Settings) -> None:
     port = runner.addresses[0][1]
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     print(f"mockserver listening on http://{host}:{port}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
     await stop.wait()
     logging.getLogger("mockserver").info("shutting down")
     await runner.cleanup()

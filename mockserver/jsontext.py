@@ -1,11 +1,29 @@
 """Strict JSON decoding shared by request bodies and query parameters."""
 import json
 
+MAX_DEPTH = 64
+
 
 def _reject_constant(name):
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _depth(value) -> int:
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, (dict, list)):
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return deepest
+
+
 def loads(text: str):
-    """json.loads that refuses NaN and Infinity, which are not JSON."""
-    return json.loads(text, parse_constant=_reject_constant)
+    """json.loads that refuses NaN, Infinity and nesting deeper than MAX_DEPTH (which no Userflow body needs)."""
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise ValueError(f"nested more than {MAX_DEPTH} levels deep") from None
+    if _depth(value) > MAX_DEPTH:
+        raise ValueError(f"nested more than {MAX_DEPTH} levels deep")
+    return value

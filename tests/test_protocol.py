@@ -99,3 +99,16 @@ async def test_a_single_value_parameter_given_twice_is_400(api):
 async def test_every_response_has_a_fresh_request_id(api):
     first, second = await api.get("/users/alice"), await api.get("/users/alice")
     assert first.headers["X-Request-Id"] != second.headers["X-Request-Id"]
+
+
+@pytest.mark.parametrize("depth", [65, 5000])
+async def test_deeply_nested_json_is_400_not_500(api, depth):
+    raw = b'{"id": "x", "attributes": {"a": ' + b"[" * depth + b"]" * depth + b"}}"
+    reply = await api.call("POST", "/users", data=raw, headers={"Content-Type": "application/json"})
+    assert reply.status == 400 and "nested more than 64 levels deep" in reply.body["error"]["message"]
+    nested = {"type": "clause", "operator": "and", "conditions": []}
+    for _ in range(depth // 2):
+        nested = {"type": "clause", "operator": "and", "conditions": [nested]}
+    import json
+    reply = await api.get("/users", params={"condition": json.dumps(nested)} if depth < 100 else {"condition": "[" * depth})
+    assert reply.status == 400 and "condition: not valid JSON" in reply.body["error"]["message"]

@@ -81,7 +81,7 @@ def _generate(store: UserflowStore, counts: dict, seed: int) -> None:
         if tags:
             attributes["tags"] = tags
         picks = rng.choices((0, 1, 2), weights=(5, 80, 15))[0] if group_ids else 0
-        memberships = [{"group": {"id": g}, "attributes": {"role": rng.choice(ROLES)}} for g in rng.sample(group_ids, picks)]
+        memberships = [{"group": {"id": g}, "attributes": {"role": rng.choice(ROLES)}} for g in rng.sample(group_ids, min(picks, len(group_ids)))]
         for membership in memberships:
             if not store.group_memberships.get(membership["group"]["id"]):
                 membership["attributes"]["role"] = "owner"

@@ -1,0 +1,90 @@
+"""The real CLI as a subprocess, talking HTTP."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+
+import pytest
+
+from conftest import SMALL, assert_valid
+
+
+def start(*args, env=None):
+    proc = subprocess.Popen([sys.executable, "-m", "mockserver", "serve", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, **(env or {})})
+    line = proc.stdout.readline()
+    assert line.startswith("mockserver listening on http://127.0.0.1:"), (line, proc.stderr.read() if proc.poll() is not None else "")
+    return proc, line.split()[-1]
+
+
+def call(url, method="GET", body=None, key="ak_cli"):
+    request = urllib.request.Request(url, method=method, data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def stop(proc):
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=10) == 0
+
+
+def test_serve_answers_over_http_and_stops_cleanly_on_sigterm():
+    proc, base = start("--port", "0", "--fixtures", str(SMALL), "--seed", "3")
+    try:
+        status, user = call(f"{base}/users", "POST", {"id": "cli-user", "attributes": {"plan": "pro"}})
+        assert status == 200 and user["attributes"] == {"plan": "pro"}
+        status, page = call(f"{base}/users?limit=2")
+        assert status == 200 and [u["id"] for u in page["data"]] == ["alice", "bob"]
+        assert_valid("userflow/response.json", page)
+        status, error = call(f"{base}/users", key="nope")
+        assert status == 401 and error["error"]["code"] == "invalid_api_key"
+        assert call(f"{base}/__mock/health") == (200, {"status": "ok"})
+    finally:
+        stop(proc)
+
+
+def test_settings_from_environment_variables():
+    proc, base = start(env={"MOCKSERVER_PORT": "0", "MOCKSERVER_API_KEY": "ak_one,ak_two", "MOCKSERVER_STRICT": "true",
+                            "MOCKSERVER_FIXTURES": str(SMALL)})
+    try:
+        assert call(f"{base}/users/alice", key="ak_two")[0] == 200
+        assert call(f"{base}/users/alice", key="ak_three")[0] == 401
+        status, error = call(f"{base}/users/alice?colour=red", key="ak_one")
+        assert status == 400 and "colour" in error["error"]["message"]
+    finally:
+        stop(proc)
+
+
+def test_ctrl_c_stops_cleanly():
+    proc, _ = start("--port", "0", "--fixtures", str(SMALL))
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=10) == 0
+
+
+def test_json_logs_on_stderr():
+    proc, base = start("--port", "0", "--fixtures", str(SMALL), "--log-format", "json")
+    stop(proc)
+    lines = [json.loads(line) for line in proc.stderr.read().splitlines() if line.strip()]
+    assert any(line["message"] == "shutting down" and line["level"] == "info" for line in lines)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--fixtures", "/no/such/file.yaml"], "fixtures: /no/such/file.yaml: no such fixture file or folder"),
+    (["--log-format", "xml"], "invalid choice"),
+])
+def test_bad_options_exit_2_with_a_message(args, message):
+    result = subprocess.run([sys.executable, "-m", "mockserver", "serve", "--port", "0", *args], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2 and message in result.stderr
+
+
+def test_help_lists_every_option():
+    out = subprocess.run(["mockserver", "serve", "--help"], capture_output=True, text=True, check=True).stdout
+    for flag in ("--host", "--port", "--seed", "--fixtures", "--api-key", "--strict", "--log-format", "--journal-size", "MOCKSERVER_"):
+        assert flag in out
