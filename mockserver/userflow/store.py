@@ -85,10 +85,7 @@ class UserflowStore:
 
     # -- users ---------------------------------------------------------------------------------
     def get_user(self, user_id: str) -> dict:
-        user = self.users.get(user_id)
-        if user is None:
-            raise NotFound(f"No user with id {user_id!r}")
-        return user
+        return self._get(self.users, "user", user_id)
 
     def upsert_user(self, body: dict) -> dict:
         """Create or update a user with its embedded groups or memberships, all or nothing."""
@@ -120,26 +117,27 @@ class UserflowStore:
         return user
 
     def delete_user(self, user_id: str) -> dict:
+        """Delete a user with its memberships and events; idempotent."""
         for group_id in list(self.user_memberships.get(user_id, {})):
             self.delete_membership(user_id, group_id)
-        self.user_memberships.pop(user_id, None)
-        for event_id in self.events_by_user.pop(user_id, []):
-            self._drop_event(event_id)
-        self.users.remove(user_id)
-        return {"id": user_id, "object": "user", "deleted": True}
+        return self._delete(self.users, "user", user_id, self.user_memberships, self.events_by_user)
 
     def list_users(self, page: Page, email=None, group_id=None, segment_id=None, condition=None):
+        candidates = None if group_id is None else self.group_memberships.get(group_id, {}).keys()
+        return self._filtered_page(self.users, page, candidates, "user", self._user_values, email, segment_id, condition)
+
+    def _filtered_page(self, collection, page, candidates, scope, values_of, email, segment_id, condition):
+        """A page of users or groups passing the `email`, `segment_id` and `condition` filters."""
         tests = []
         if email is not None:
-            tests.append(lambda u: u["attributes"].get("email") == email)
+            tests.append(lambda obj: obj["attributes"].get("email") == email)
         if segment_id is not None:
-            segment = self._segment(segment_id, "user")
-            tests.append(lambda u: conditions.matches(segment["condition"], self._user_values(u)))
+            segment = self._segment(segment_id, scope)
+            tests.append(lambda obj: conditions.matches(segment["condition"], values_of(obj)))
         if condition is not None:
-            tests.append(lambda u: conditions.matches(condition, self._user_values(u)))
-            conditions.filter_count_guard(sum(1 for u in self.users.values() if all(t(u) for t in tests)))
-        candidates = None if group_id is None else self.group_memberships.get(group_id, {}).keys()
-        return self.users.page(page, candidates, (lambda u: all(t(u) for t in tests)) if tests else None)
+            tests.append(lambda obj: conditions.matches(condition, values_of(obj)))
+            conditions.filter_count_guard(sum(1 for obj in collection.values() if all(t(obj) for t in tests)))
+        return collection.page(page, candidates, (lambda obj: all(t(obj) for t in tests)) if tests else None)
 
     def _user_values(self, user: dict):
         def values_of(name: str) -> list:
@@ -155,10 +153,7 @@ class UserflowStore:
 
     # -- groups --------------------------------------------------------------------------------
     def get_group(self, group_id: str) -> dict:
-        group = self.groups.get(group_id)
-        if group is None:
-            raise NotFound(f"No group with id {group_id!r}")
-        return group
+        return self._get(self.groups, "group", group_id)
 
     def upsert_group(self, body: dict) -> dict:
         group = self.groups.get(body["id"]) or self._new("group", body["id"], memberships=None, users=None)
@@ -167,26 +162,14 @@ class UserflowStore:
         return group
 
     def delete_group(self, group_id: str) -> dict:
+        """Delete a group with its memberships and events; idempotent. Its users stay."""
         for user_id in list(self.group_memberships.get(group_id, {})):
             self.delete_membership(user_id, group_id)
-        self.group_memberships.pop(group_id, None)
-        for event_id in self.events_by_group.pop(group_id, []):
-            self._drop_event(event_id)
-        self.groups.remove(group_id)
-        return {"id": group_id, "object": "group", "deleted": True}
+        return self._delete(self.groups, "group", group_id, self.group_memberships, self.events_by_group)
 
     def list_groups(self, page: Page, user_id=None, email=None, segment_id=None, condition=None):
-        tests = []
-        if email is not None:
-            tests.append(lambda g: g["attributes"].get("email") == email)
-        if segment_id is not None:
-            segment = self._segment(segment_id, "group")
-            tests.append(lambda g: conditions.matches(segment["condition"], self._group_values(g)))
-        if condition is not None:
-            tests.append(lambda g: conditions.matches(condition, self._group_values(g)))
-            conditions.filter_count_guard(sum(1 for g in self.groups.values() if all(t(g) for t in tests)))
         candidates = None if user_id is None else self.user_memberships.get(user_id, {}).keys()
-        return self.groups.page(page, candidates, (lambda g: all(t(g) for t in tests)) if tests else None)
+        return self._filtered_page(self.groups, page, candidates, "group", self._group_values, email, segment_id, condition)
 
     def _group_values(self, group: dict):
         def values_of(name: str) -> list:
@@ -261,6 +244,20 @@ class UserflowStore:
         return self.definitions.events.page(page)
 
     # -- shared --------------------------------------------------------------------------------
+    @staticmethod
+    def _get(collection: Collection, kind: str, object_id: str) -> dict:
+        obj = collection.get(object_id)
+        if obj is None:
+            raise NotFound(f"No {kind} with id {object_id!r}")
+        return obj
+
+    def _delete(self, collection: Collection, kind: str, object_id: str, links: dict, events: dict) -> dict:
+        links.pop(object_id, None)
+        for event_id in events.pop(object_id, []):
+            self._drop_event(event_id)
+        collection.remove(object_id)
+        return {"id": object_id, "object": kind, "deleted": True}
+
     def _new(self, kind: str, object_id: str, **relations) -> dict:
         return {"id": object_id, "object": kind, "attributes": {}, "created_at": self.now(), **relations}
 
