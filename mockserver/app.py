@@ -17,7 +17,7 @@ from mockserver.attributes import format_datetime
 from mockserver.environments import Environments
 from mockserver.errors import ApiError, InternalError, InvalidApiVersion, MethodNotAllowed, NotAcceptable, NotFound, RequestTooLarge
 from mockserver.journal import Journal
-from mockserver.keys import ENVIRONMENTS, JOURNAL, SCHEMAS, SETTINGS
+from mockserver.keys import ENV, ENVIRONMENTS, JOURNAL, SCHEMAS, SETTINGS
 from mockserver.schemas import Schemas
 from mockserver.settings import Settings
 from mockserver.userflow import handlers as userflow
@@ -44,7 +44,7 @@ def _bearer(request: web.Request) -> str | None:
 
 def _check_userflow(request: web.Request) -> None:
     """Everything a Userflow request must pass before its handler runs."""
-    request["env"] = request.app[ENVIRONMENTS].authorize(_bearer(request))
+    request[ENV] = request.app[ENVIRONMENTS].authorize(_bearer(request))
     version = request.headers.get("Userflow-Version")
     if version is not None and version != USERFLOW_VERSION:
         raise InvalidApiVersion(f"Userflow-Version: unknown API version {version!r}; the only version is {USERFLOW_VERSION}")
@@ -74,7 +74,7 @@ async def _journal_entry(request: web.Request, response: web.StreamResponse, sta
         body = await request.read()
     except web.HTTPException:  # too large to keep
         body = None
-    env = request.get("env")
+    env = request.get(ENV)
     return {
         "time": format_datetime(datetime.now(timezone.utc)), "env": env.key if env else None, "api": "userflow",
         "method": request.method, "path": request.path, "query": request.query_string,

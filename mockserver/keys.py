@@ -1,7 +1,7 @@
 """Typed application keys: all state hangs on the aiohttp Application, no singletons."""
 from aiohttp import web
 
-from mockserver.environments import Environments
+from mockserver.environments import Environment, Environments
 from mockserver.journal import Journal
 from mockserver.schemas import Schemas
 from mockserver.settings import Settings
@@ -10,3 +10,4 @@ SETTINGS = web.AppKey("settings", Settings)
 SCHEMAS = web.AppKey("schemas", Schemas)
 ENVIRONMENTS = web.AppKey("environments", Environments)
 JOURNAL = web.AppKey("journal", Journal)
+ENV = web.RequestKey("env", Environment)  # the environment of the request's API key

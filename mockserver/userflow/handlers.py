@@ -8,7 +8,7 @@ from aiohttp import web
 
 from mockserver import conditions, expand
 from mockserver.errors import InvalidRequest
-from mockserver.keys import SCHEMAS, SETTINGS
+from mockserver.keys import ENV, SCHEMAS, SETTINGS
 from mockserver.lists import Page, list_object
 from mockserver.query import LIST_PARAMS, Query
 from mockserver.userflow.store import RELATIONS, UserflowStore
@@ -16,7 +16,7 @@ from mockserver.wire import read_json, respond
 
 
 def _context(request: web.Request, allowed: tuple[str, ...]) -> tuple[UserflowStore, Query]:
-    return request["env"].userflow, Query(request.query, allowed, request.app[SETTINGS].strict)
+    return request[ENV].userflow, Query(request.query, allowed, request.app[SETTINGS].strict)
 
 
 def _tree(query: Query, kind: str) -> dict:
