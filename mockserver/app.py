@@ -17,10 +17,11 @@ from mockserver.attributes import format_datetime
 from mockserver.environments import Environments
 from mockserver.errors import ApiError, InternalError, InvalidApiVersion, MethodNotAllowed, NotAcceptable, NotFound, RequestTooLarge
 from mockserver.journal import Journal
-from mockserver.keys import ENV, ENVIRONMENTS, JOURNAL, SCHEMAS, SETTINGS
+from mockserver.keys import DELIVERER, ENV, ENVIRONMENTS, JOURNAL, SCHEMAS, SETTINGS
 from mockserver.schemas import Schemas
 from mockserver.settings import Settings
 from mockserver.userflow import handlers as userflow
+from mockserver.webhooks import Deliverer, RetryPolicy, userflow_signer
 from mockserver.wire import respond
 
 log = logging.getLogger("mockserver")
@@ -103,8 +104,26 @@ async def pipeline(request: web.Request, handler) -> web.StreamResponse:
         response = userflow_error(InternalError("Something went wrong on the mock's end; the server log has the details"), request_id)
     response.headers[REQUEST_ID_HEADER] = request_id
     if not is_control:
+        _send_webhooks(request)
         request.app[JOURNAL].record(await _journal_entry(request, response, started))
     return response
+
+
+def _send_webhooks(request: web.Request) -> None:
+    """Hand the notifications the request caused to the deliverer; they go out after the response."""
+    env = request.get(ENV)
+    if env is None:
+        return
+    for item in env.userflow.take_outbox():
+        request.app[DELIVERER].submit(env.key, "userflow", item["subscription_id"], item["url"], item["notification"]["topic"],
+                                      item["notification"], userflow_signer(item["secret"]))
+
+
+async def _deliverer_context(app: web.Application):
+    deliverer = app[DELIVERER]
+    await deliverer.start()
+    yield
+    await deliverer.close(app[SETTINGS].webhook_shutdown_grace)
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -113,6 +132,9 @@ def create_app(settings: Settings) -> web.Application:
     app[SCHEMAS] = schemas = Schemas(strict=settings.strict)
     app[ENVIRONMENTS] = Environments(settings.seed, fixtures.load(settings.fixtures, schemas), settings.api_keys)
     app[JOURNAL] = Journal(settings.journal_size)
+    app[DELIVERER] = Deliverer(RetryPolicy(settings.webhook_retry_delay, settings.webhook_retry_factor,
+                                           settings.webhook_max_attempts, settings.webhook_timeout), settings.webhook_log_size)
+    app.cleanup_ctx.append(_deliverer_context)
     app.add_routes(control.routes())
     app.add_routes(userflow.routes())
     return app

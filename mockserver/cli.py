@@ -53,6 +53,19 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-format", choices=("text", "json"), help="log line format on stderr (default text)")
     serve.add_argument("--journal-size", type=int, metavar="N",
                        help=f"requests kept in the journal; the oldest are dropped first (default {DEFAULTS.journal_size})")
+    hooks = serve.add_argument_group("webhook delivery (fast defaults suited to tests)")
+    hooks.add_argument("--webhook-retry-delay", type=float, metavar="SECONDS",
+                       help=f"wait before the first retry (default {DEFAULTS.webhook_retry_delay})")
+    hooks.add_argument("--webhook-retry-factor", type=float, metavar="X",
+                       help=f"each later wait is X times the one before (default {DEFAULTS.webhook_retry_factor})")
+    hooks.add_argument("--webhook-max-attempts", type=int, metavar="N",
+                       help=f"attempts per notification, the first included (default {DEFAULTS.webhook_max_attempts})")
+    hooks.add_argument("--webhook-timeout", type=float, metavar="SECONDS",
+                       help=f"an attempt without a response by then fails (default {DEFAULTS.webhook_timeout})")
+    hooks.add_argument("--webhook-log-size", type=int, metavar="N",
+                       help=f"delivery attempts kept in /__mock/webhooks (default {DEFAULTS.webhook_log_size})")
+    hooks.add_argument("--webhook-shutdown-grace", type=float, metavar="SECONDS",
+                       help=f"on shutdown, time pending deliveries get to finish (default {DEFAULTS.webhook_shutdown_grace})")
     return parser
 
 

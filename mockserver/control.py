@@ -4,7 +4,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from mockserver.errors import InvalidRequest
-from mockserver.keys import ENVIRONMENTS, JOURNAL
+from mockserver.keys import DELIVERER, ENVIRONMENTS, JOURNAL
 from mockserver.wire import read_json, respond
 
 
@@ -33,10 +33,18 @@ async def clear_requests(request: web.Request) -> web.Response:
     return respond({"deleted": request.app[JOURNAL].clear(env=request.query.get("env"))})
 
 
+async def list_webhooks(request: web.Request) -> web.Response:
+    q = request.query
+    deliverer = request.app[DELIVERER]
+    attempts = deliverer.query(env=q.get("env"), topic=q.get("topic"), subscription_id=q.get("subscription_id"))
+    return respond({"attempts": attempts, "count": len(attempts), "pending": len(deliverer.pending), "dropped": deliverer.dropped})
+
+
 def routes() -> list[web.RouteDef]:
     return [
         web.get("/__mock/health", health),
         web.post("/__mock/reset", reset),
         web.get("/__mock/requests", list_requests),
         web.delete("/__mock/requests", clear_requests),
+        web.get("/__mock/webhooks", list_webhooks),
     ]

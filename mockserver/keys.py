@@ -5,9 +5,11 @@ from mockserver.environments import Environment, Environments
 from mockserver.journal import Journal
 from mockserver.schemas import Schemas
 from mockserver.settings import Settings
+from mockserver.webhooks import Deliverer
 
 SETTINGS = web.AppKey("settings", Settings)
 SCHEMAS = web.AppKey("schemas", Schemas)
 ENVIRONMENTS = web.AppKey("environments", Environments)
 JOURNAL = web.AppKey("journal", Journal)
+DELIVERER = web.AppKey("deliverer", Deliverer)
 ENV = web.RequestKey("env", Environment)  # the environment of the request's API key

@@ -19,12 +19,20 @@ class Settings:
     log_format: str = "text"
     journal_size: int = 1000
     max_body_bytes: int = 1024 * 1024
+    webhook_retry_delay: float = 0.1
+    webhook_retry_factor: float = 2.0
+    webhook_max_attempts: int = 5
+    webhook_timeout: float = 5.0
+    webhook_log_size: int = 1000
+    webhook_shutdown_grace: float = 5.0
 
 
 def _parse(name: str, raw: str):
     kind = {f.name: f.type for f in fields(Settings)}[name]
     if kind == "int":
         return int(raw)
+    if kind == "float":
+        return float(raw)
     if kind == "bool":
         if raw.lower() not in ("1", "true", "yes", "on", "0", "false", "no", "off", ""):
             raise ValueError(f"{ENV_PREFIX}{name.upper()}: expected true or false, got {raw!r}")

@@ -53,6 +53,7 @@ def test_default_data_set_size(store):
     roles = Counter(m["attributes"]["role"] for m in store.memberships.values())
     assert set(roles) == {"owner", "admin", "member", "viewer"}
     assert len(store.segments) >= 4
+    assert len(store.content) >= 12 and len(store.sessions) >= 300
 
 
 def test_users_have_realistic_attributes(store):
@@ -72,10 +73,12 @@ def test_seeded_timestamps_never_come_from_the_clock(store):
 
 
 def test_every_seeded_object_validates_and_every_relation_expands(store):
-    """Walk every object of every kind, expanding each relation, against its schema."""
+    """Walk every object of every kind, expanding each relation, against its schema (questions, tasks and answers
+    are checked inside their versions and sessions)."""
     by_kind = {"user": store.users.values(), "group": store.groups.values(), "group_membership": store.memberships.values(),
                "event": store.events.values(), "attribute_definition": store.definitions.attributes.values(),
-               "event_definition": store.definitions.events.values()}
+               "event_definition": store.definitions.events.values(), "content": store.content.values(),
+               "content_version": store.versions.values(), "content_session": store.sessions.values()}
     for kind, objects in by_kind.items():
         tree = {field: {} for field in RELATIONS.get(kind, {})}
         for obj in objects:

@@ -57,6 +57,14 @@ LISTINGS = {
                                       ("event_name", "scope"),
                                       lambda s, p, r, q: s.list_attribute_definitions(p, scope=_scope(q),
                                                                                       event_names=q.many("event_name"))),
+    "/content": Listing("content", ("created_at", "name"), "created_at", ("type",),
+                        lambda s, p, r, q: s.list_content(p, content_type=q.one("type"))),
+    "/content_versions": Listing("content_version", ("number",), "number", ("content_id", "number"),
+                                 lambda s, p, r, q: s.list_content_versions(p, q.required("content_id"), number=q.one("number"))),
+    "/content_sessions": Listing("content_session", ("created_at", "last_activity_at"), "created_at", ("content_id", "user_id"),
+                                 lambda s, p, r, q: s.list_content_sessions(p, content_id=q.one("content_id"), user_id=q.one("user_id"))),
+    "/webhook_subscriptions": Listing("webhook_subscription", ("created_at", "url"), "created_at", (),
+                                      lambda s, p, r, q: s.list_subscriptions(p)),
     "/event_definitions": Listing("event_definition", ("created_at", "display_name", "name"), "display_name", (),
                                   lambda s, p, r, q: s.list_event_definitions(p)),
 }
@@ -82,12 +90,14 @@ def get_handler(kind: str, getter: str, param: str):
     return handler
 
 
-def upsert_handler(kind: str, schema: str, upsert: str):
+def upsert_handler(kind: str, schema: str, upsert: str, param: str | None = None):
+    """POST (create or update) or PATCH (`param` names the id in the path) with a JSON body."""
     async def handler(request: web.Request) -> web.Response:
         store, query = _context(request, ("expand",))
         tree = _tree(query, kind)
         body = await read_json(request, schema)
-        return respond(store.render(kind, getattr(store, upsert)(body), tree))
+        args = (request.match_info[param], body) if param else (body,)
+        return respond(store.render(kind, getattr(store, upsert)(*args), tree))
     return handler
 
 
@@ -115,6 +125,20 @@ def routes() -> list[web.RouteDef]:
         web.delete("/groups/{group_id}", delete_handler("delete_group", "group_id")),
         web.delete("/group_memberships", delete_membership),
         web.post("/events", upsert_handler("event", "userflow/track_event.json", "track_event")),
+        web.get("/content", list_handler("/content")),
+        web.get("/content/{content_id}", get_handler("content", "get_content", "content_id")),
+        web.get("/content_versions", list_handler("/content_versions")),
+        web.get("/content_versions/{version_id}", get_handler("content_version", "get_content_version", "version_id")),
+        web.get("/content_sessions", list_handler("/content_sessions")),
+        web.get("/content_sessions/{session_id}", get_handler("content_session", "get_content_session", "session_id")),
+        web.get("/webhook_subscriptions", list_handler("/webhook_subscriptions")),
+        web.post("/webhook_subscriptions", upsert_handler("webhook_subscription", "userflow/create_webhook_subscription.json",
+                                                          "create_subscription")),
+        web.get("/webhook_subscriptions/{subscription_id}", get_handler("webhook_subscription", "get_subscription", "subscription_id")),
+        web.patch("/webhook_subscriptions/{subscription_id}",
+                  upsert_handler("webhook_subscription", "userflow/update_webhook_subscription.json", "update_subscription",
+                                 "subscription_id")),
+        web.delete("/webhook_subscriptions/{subscription_id}", delete_handler("delete_subscription", "subscription_id")),
         web.get("/attribute_definitions", list_handler("/attribute_definitions")),
         web.get("/event_definitions", list_handler("/event_definitions")),
     ]

@@ -100,9 +100,90 @@ def _generate(store: UserflowStore, counts: dict, seed: int) -> None:
         store.track_event(body)
 
 
+CONTENT = (("flow", "Welcome tour"), ("flow", "Onboarding survey"), ("checklist", "Getting started"), ("launcher", "Help beacon"),
+           ("flow", "NPS survey"), ("checklist", "Admin setup"), ("flow", "Feature announcement: Automations"),
+           ("launcher", "Export tooltip"), ("checklist", "Connect your integrations"), ("flow", "Invite your team"),
+           ("launcher", "Billing hint"), ("flow", "Cancellation feedback"), ("checklist", "Reporting basics"))
+QUESTIONS = (("How did you hear about us?", "multiple_choice"), ("What is your role?", "text"), ("How likely are you to recommend us?", "nps"),
+             ("Rate this feature", "stars"), ("Anything we could do better?", "multiline_text"))
+TASKS = ("Create your first project", "Invite a teammate", "Connect an integration", "Set up notifications", "Build a report",
+         "Upload a file", "Customize your dashboard")
+CHOICES = ("Search", "Friend", "Podcast", "Conference", "Blog")
+
+
+def _answer(store: UserflowStore, rng: random.Random, question: dict, created: str) -> dict:
+    kind = question["type"]
+    if kind == "multiple_choice":
+        answer_type, value = "list", rng.sample(CHOICES, rng.randint(1, 2))
+    elif kind in ("nps", "stars"):
+        answer_type, value = "number", str(rng.randint(0, 10) if kind == "nps" else rng.randint(1, 5))
+    else:
+        answer_type, value = "text", rng.choice(("Love it", "Product manager", "More templates please", "Faster exports", "Engineer"))
+    return {"id": store.new_id(), "object": "content_session_answer", "answer_type": answer_type, "answer_value": value,
+            "created_at": created, "question_cvid": question["cvid"], "question_name": question["name"]}
+
+
+def _generate_content(store: UserflowStore, counts: dict, seed: int, users: list[dict]) -> None:
+    """Content with 1-5 versions each (questions on flows, tasks on checklists), then sessions of seeded users."""
+    rng = random.Random(seed + 1)
+    published = []
+    for i in range(counts.get("content", 0)):
+        kind, name = CONTENT[i % len(CONTENT)]
+        created = EPOCH - timedelta(days=300) + timedelta(days=i * 7)
+        parts = []
+        if kind == "flow":
+            chosen = [QUESTIONS[(i + j) % len(QUESTIONS)] for j in range(rng.randint(1, 3))]
+            parts = [{"object": "question", "cvid": store.new_id(), "name": q, "type": t} for q, t in chosen]
+        elif kind == "checklist":
+            parts = [{"object": "checklist_task", "cvid": store.new_id(), "name": t} for t in rng.sample(TASKS, rng.randint(3, 5))]
+        versions, version_parts = [], []
+        count = rng.randint(1, 5)
+        for number in range(1, count + 1):
+            made = created + timedelta(days=number * 3)
+            versions.append({"id": store.new_id(), "object": "content_version", "created_at": _when(made),
+                             "description": rng.choice((None, f"Version {number}: copy edits", f"Version {number}: new step")),
+                             "edited_at": _when(made + timedelta(hours=rng.randint(1, 48))), "number": number,
+                             "questions": None, "tasks": None})
+            # every version copies the parts with new ids; cvid stays
+            version_parts.append([{"id": store.new_id(), **{k: v for k, v in p.items() if k != "object"}, "object": p["object"]}
+                                  for p in parts])
+        # one launcher is a draft that was never published
+        live = None if i % len(CONTENT) == 10 else versions[-1] if count == 1 or rng.random() < 0.5 else versions[-2]
+        content = {"id": store.new_id(), "object": "content", "created_at": _when(created), "draft_version_id": versions[-1]["id"],
+                   "draft_version": None, "name": name if i < len(CONTENT) else f"{name} {i // len(CONTENT) + 1}",
+                   "published_version_id": live["id"] if live else None, "published_version": None, "type": kind}
+        store.add_content(content, versions, version_parts)
+        if live:
+            published.append((content, live))
+    for _ in range(counts.get("content_sessions", 0) if published and users else 0):
+        content, version = rng.choice(published)
+        user = rng.choice(users)
+        start = max(parse_datetime(user["created_at"]), parse_datetime(version["created_at"]))
+        began = start + (EPOCH - start) * rng.random() * 0.9
+        last = began + timedelta(minutes=rng.randint(1, 600))
+        parts = store.version_parts[version["id"]]
+        if content["type"] == "checklist":
+            done = rng.randint(0, len(parts))
+            completed, progress = done == len(parts), f"{done / len(parts):.4f}".rstrip("0").rstrip(".")
+        else:
+            completed = rng.random() < 0.45
+            progress = "1" if completed else f"{rng.randint(0, 9) / 10:.1f}".rstrip("0").rstrip(".")
+        progress = "1" if completed else progress
+        groups = list(store.user_memberships.get(user["id"], {}))
+        session = {"id": store.new_id(), "object": "content_session", "answers": None,
+                   "completed_at": _when(last) if completed else None, "completed": completed, "content_id": content["id"],
+                   "content": None, "created_at": _when(began), "group_id": rng.choice(groups) if groups and rng.random() < 0.5 else None,
+                   "group": None, "is_preview": rng.random() < 0.05, "last_activity_at": _when(last),
+                   "launcher_activated": content["type"] == "launcher" and rng.random() < 0.6, "progress": progress,
+                   "user_id": user["id"], "user": None, "version_id": version["id"], "version": None}
+        answered = [q for q in parts if q["object"] == "question" and (completed or rng.random() < 0.5)]
+        store.add_session(session, [_answer(store, rng, q, _when(began + (last - began) / 2)) for q in answered])
+
+
 def build(seed: int, fixtures: dict) -> UserflowStore:
     store = UserflowStore(seed)
     _generate(store, fixtures["generate"], seed)
+    _generate_content(store, fixtures["generate"], seed, list(store.users.values()))
     for group in fixtures["groups"]:
         store.fixed_now = _when(parse_datetime(group["created_at"]) if "created_at" in group else EPOCH)
         store.upsert_group({k: v for k, v in group.items() if k != "created_at"})

@@ -1,7 +1,9 @@
 """Userflow state and every rule about it; no HTTP here."""
 from __future__ import annotations
 
+import copy
 import random
+import string
 import uuid
 from datetime import datetime, timezone
 
@@ -16,7 +18,20 @@ RELATIONS: expand.Relations = {
     "group": {"memberships": Relation("group_membership", True), "users": Relation("user", True)},
     "group_membership": {"group": Relation("group", False), "user": Relation("user", False)},
     "event": {"group": Relation("group", False), "user": Relation("user", False)},
+    "content": {"draft_version": Relation("content_version", False), "published_version": Relation("content_version", False)},
+    "content_version": {"questions": Relation("question", True), "tasks": Relation("checklist_task", True)},
+    "content_session": {"answers": Relation("content_session_answer", True), "content": Relation("content", False),
+                        "group": Relation("group", False), "user": Relation("user", False), "version": Relation("content_version", False)},
 }
+# to-one relations: field -> the store attribute holding its objects; the id is in `<field>_id`
+TO_ONE = {"group": "groups", "user": "users", "content": "content", "version": "versions",
+          "draft_version": "versions", "published_version": "versions"}
+CONTENT_TYPES = ("checklist", "flow", "launcher")
+
+
+def matches_topic(subscribed: str, topic: str) -> bool:
+    """`*` matches everything; a topic matches itself and every topic in its namespace."""
+    return subscribed == "*" or topic == subscribed or topic.startswith(subscribed + ".")
 
 
 def display_name(name: str) -> str:
@@ -75,6 +90,16 @@ class UserflowStore:
         self.next_event_id = 1
         self.segments: dict[str, dict] = {}
         self.definitions = Definitions(self)
+        self.content = Collection()
+        self.versions = Collection()
+        self.versions_of: dict[str, list[str]] = {}  # content id -> version ids
+        self.version_parts: dict[str, list[dict]] = {}  # version id -> its questions or tasks
+        self.sessions = Collection()
+        self.sessions_by_user: dict[str, list[str]] = {}
+        self.session_answers: dict[str, list[dict]] = {}
+        self.subscriptions = Collection()
+        self.secrets: dict[str, str] = {}  # subscription id -> secret, shown only at creation
+        self.outbox: list[dict] = []  # notifications waiting to be handed to the deliverer
 
     # -- identity and time ---------------------------------------------------------------------
     def new_id(self) -> str:
@@ -108,8 +133,7 @@ class UserflowStore:
                                                self.definitions, f"{key}[{i}].attributes")))
         # every change is valid: write them all
         for obj, update in updates:
-            update.commit(obj["attributes"], self.definitions)
-            self._save(obj)
+            self._write(obj, update)
         if body.get("prune_memberships"):
             kept = {item["group"]["id"] for item in embedded}
             for group_id in [g for g in self.user_memberships.get(user["id"], {}) if g not in kept]:
@@ -117,9 +141,12 @@ class UserflowStore:
         return user
 
     def delete_user(self, user_id: str) -> dict:
-        """Delete a user with its memberships and events; idempotent."""
+        """Delete a user with its memberships, events and content sessions ("flow history"); idempotent."""
         for group_id in list(self.user_memberships.get(user_id, {})):
             self.delete_membership(user_id, group_id)
+        for session_id in self.sessions_by_user.pop(user_id, []):
+            self.sessions.remove(session_id)
+            self.session_answers.pop(session_id, None)
         return self._delete(self.users, "user", user_id, self.user_memberships, self.events_by_user)
 
     def list_users(self, page: Page, email=None, group_id=None, segment_id=None, condition=None):
@@ -157,8 +184,7 @@ class UserflowStore:
 
     def upsert_group(self, body: dict) -> dict:
         group = self.groups.get(body["id"]) or self._new("group", body["id"], memberships=None, users=None)
-        Update(group["attributes"], body.get("attributes", {}), "group", self.definitions).commit(group["attributes"], self.definitions)
-        self._save(group)
+        self._write(group, Update(group["attributes"], body.get("attributes", {}), "group", self.definitions))
         return group
 
     def delete_group(self, group_id: str) -> dict:
@@ -214,13 +240,12 @@ class UserflowStore:
                           user=None, user_id=user_id)
         event["time"] = event["time"] or event["created_at"]
         self.next_event_id += 1
-        update.commit(event["attributes"], self.definitions)
-        self.definitions.ensure_event(event["name"], event["attributes"])
         if user_id and user_id not in self.users:
             self.upsert_user({"id": user_id})
         if group_id and group_id not in self.groups:
             self.upsert_group({"id": group_id})
-        self._save(event)
+        self._write(event, update)
+        self.definitions.ensure_event(event["name"], event["attributes"])
         return event
 
     def _drop_event(self, event_id: str) -> None:
@@ -243,6 +268,89 @@ class UserflowStore:
     def list_event_definitions(self, page: Page):
         return self.definitions.events.page(page)
 
+    # -- content, versions, sessions -----------------------------------------------------------
+    def get_content(self, content_id: str) -> dict:
+        return self._get(self.content, "content object", content_id)
+
+    def list_content(self, page: Page, content_type=None):
+        if content_type is not None and content_type not in CONTENT_TYPES:
+            raise InvalidRequest(f"type: must be one of {', '.join(CONTENT_TYPES)}, got {content_type!r}")
+        return self.content.page(page, None, (lambda c: c["type"] == content_type) if content_type else None)
+
+    def get_content_version(self, version_id: str) -> dict:
+        return self._get(self.versions, "content version", version_id)
+
+    def list_content_versions(self, page: Page, content_id: str, number=None):
+        if number is not None:
+            if not (number.lstrip("-").isascii() and number.lstrip("-").isdigit()):
+                raise InvalidRequest(f"number: must be a whole number, got {number!r}")
+            number = int(number)
+        return self.versions.page(page, self.versions_of.get(content_id, []),
+                                  (lambda v: v["number"] == number) if number is not None else None)
+
+    def get_content_session(self, session_id: str) -> dict:
+        return self._get(self.sessions, "content session", session_id)
+
+    def list_content_sessions(self, page: Page, content_id=None, user_id=None):
+        candidates = None if user_id is None else self.sessions_by_user.get(user_id, [])
+        return self.sessions.page(page, candidates, (lambda s: s["content_id"] == content_id) if content_id else None)
+
+    def add_content(self, content: dict, versions: list[dict], parts: list[list[dict]]) -> None:
+        """Seed a content object with its versions (oldest first) and each version's questions or tasks."""
+        self.content.put(content)
+        self.versions_of[content["id"]] = [v["id"] for v in versions]
+        for version, version_parts in zip(versions, parts):
+            self.versions.put(version)
+            self.version_parts[version["id"]] = version_parts
+
+    def add_session(self, session: dict, answers: list[dict]) -> None:
+        self.sessions.put(session)
+        self.sessions_by_user.setdefault(session["user_id"], []).append(session["id"])
+        self.session_answers[session["id"]] = answers
+
+    # -- webhook subscriptions -----------------------------------------------------------------
+    def create_subscription(self, body: dict) -> dict:
+        subscription = {"id": self.new_id(), "object": "webhook_subscription", "api_version": body.get("api_version", "2020-01-03"),
+                        "created_at": self.now(), "disabled": False, "topics": list(body["topics"]), "url": body["url"]}
+        secret = "whsec_" + "".join(self.rng.choice(string.ascii_lowercase + "234567") for _ in range(26))
+        self.secrets[subscription["id"]] = secret
+        self.subscriptions.put(subscription)
+        return {**subscription, "secret": secret}
+
+    def get_subscription(self, subscription_id: str) -> dict:
+        return self._get(self.subscriptions, "webhook subscription", subscription_id)
+
+    def update_subscription(self, subscription_id: str, body: dict) -> dict:
+        subscription = self.get_subscription(subscription_id)
+        subscription.update({k: body[k] for k in ("api_version", "topics", "url", "disabled") if k in body})
+        self.subscriptions.put(subscription)
+        return subscription
+
+    def delete_subscription(self, subscription_id: str) -> dict:
+        self.secrets.pop(subscription_id, None)
+        self.subscriptions.remove(subscription_id)
+        return {"id": subscription_id, "object": "webhook_subscription", "deleted": True}
+
+    def list_subscriptions(self, page: Page):
+        return self.subscriptions.page(page)
+
+    def _emit(self, topic: str, obj: dict, changed: dict | None = None) -> None:
+        """Queue a webhook_notification for every enabled subscription whose topics match."""
+        data = {"object": copy.deepcopy(obj)}
+        if changed is not None:
+            data["previous_attributes"] = {k: None if before is MISSING else before for k, (before, _) in changed.items()}
+            data["updated_attributes"] = {k: None if after is MISSING else after for k, (_, after) in changed.items()}
+        for sub in self.subscriptions.values():
+            if sub["disabled"] or not any(matches_topic(t, topic) for t in sub["topics"]):
+                continue
+            self.outbox.append({"subscription_id": sub["id"], "url": sub["url"], "secret": self.secrets[sub["id"]], "notification": {
+                "id": self.new_id(), "object": "webhook_notification", "api_version": sub["api_version"],
+                "created_at": self.now(), "data": data, "topic": topic}})
+
+    def take_outbox(self) -> list[dict]:
+        out, self.outbox = self.outbox, []
+        return out
+
     # -- shared --------------------------------------------------------------------------------
     @staticmethod
     def _get(collection: Collection, kind: str, object_id: str) -> dict:
@@ -260,6 +368,17 @@ class UserflowStore:
 
     def _new(self, kind: str, object_id: str, **relations) -> dict:
         return {"id": object_id, "object": kind, "attributes": {}, "created_at": self.now(), **relations}
+
+    def _write(self, obj: dict, update: Update) -> None:
+        """Commit an attribute update, store the object, and notify: <kind>.created, .updated or event.tracked.<name>."""
+        kind = obj["object"]
+        created = obj["id"] not in (self.users if kind == "user" else self.groups if kind == "group" else ())
+        changed = update.commit(obj["attributes"], self.definitions)
+        self._save(obj)
+        if kind == "event":
+            self._emit(f"event.tracked.{obj['name']}", obj)
+        elif kind in ("user", "group") and (created or changed):
+            self._emit(f"{kind}.created", obj) if created else self._emit(f"{kind}.updated", obj, changed)
 
     def _save(self, obj: dict) -> None:
         """Store a new or changed object and keep every index in step."""
@@ -280,14 +399,18 @@ class UserflowStore:
 
     def resolve(self, kind: str, obj: dict, field: str):
         """Related object(s) for `expand`."""
+        if field in TO_ONE:
+            target = obj[f"{field}_id"]
+            return getattr(self, TO_ONE[field]).get(target) if target else None
         if kind == "user":
             links = self.user_memberships.get(obj["id"], {})
             return [self.groups.get(g) for g in links] if field == "groups" else [self.memberships[m] for m in links.values()]
         if kind == "group":
             links = self.group_memberships.get(obj["id"], {})
             return [self.users.get(u) for u in links] if field == "users" else [self.memberships[m] for m in links.values()]
-        target = obj[f"{field}_id"]
-        return (self.groups if field == "group" else self.users).get(target) if target else None
+        if kind == "content_version":
+            return [p for p in self.version_parts.get(obj["id"], []) if p["object"] == ("question" if field == "questions" else "checklist_task")]
+        return self.session_answers.get(obj["id"], [])  # content_session.answers
 
     def render(self, kind: str, obj: dict, tree: dict) -> dict:
         return expand.render(obj, kind, tree, RELATIONS, self.resolve)

@@ -1,0 +1,236 @@
+"""Webhook subscriptions and real delivery to a receiver on loopback."""
+import asyncio
+import hashlib
+import hmac
+import json
+import time
+
+import pytest
+from aiohttp import web
+
+from conftest import assert_valid
+from mockserver.keys import DELIVERER
+
+
+def verify_signature(raw: bytes, header: str, secret: str) -> None:
+    """The reference's verification steps, written out independently of the server's signer."""
+    pairs = dict(part.split("=", 1) for part in header.split(","))
+    t, signature = pairs["t"], pairs["v1"]
+    assert int(time.time()) - int(t) <= 300
+    signed_payload = t + "." + raw.decode("utf-8")
+    assert signature == hmac.new(secret.encode("utf-8"), signed_payload.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+class Receiver:
+    def __init__(self):
+        self.received: list[tuple[dict, bytes]] = []
+        self.failures = 0  # answer 500 to this many requests first
+        self.hold: asyncio.Event | None = None  # when set, requests wait for it
+
+    async def handle(self, request: web.Request) -> web.Response:
+        raw = await request.read()
+        if self.hold is not None:
+            await self.hold.wait()
+        self.received.append((dict(request.headers), raw))
+        if self.failures:
+            self.failures -= 1
+            return web.Response(status=500)
+        return web.Response(text="ok")
+
+    def bodies(self):
+        return [json.loads(raw) for _, raw in self.received]
+
+
+@pytest.fixture
+async def receiver(aiohttp_server):
+    r = Receiver()
+    app = web.Application()
+    app.router.add_post("/hooks", r.handle)
+    server = await aiohttp_server(app)
+    r.url = str(server.make_url("/hooks"))
+    return r
+
+
+async def subscribe(api, receiver, topics, **extra):
+    return await api.ok("POST", "/webhook_subscriptions", json={"url": receiver.url, "topics": topics, **extra})
+
+
+async def settle(api):
+    await api.client.app[DELIVERER].idle()
+
+
+async def test_subscription_crud(api):
+    created = await api.ok("POST", "/webhook_subscriptions", json={"url": "https://example.com/hooks", "topics": ["user", "event"]})
+    assert created["secret"].startswith("whsec_") and created["disabled"] is False and created["api_version"] == "2020-01-03"
+    fetched = await api.ok("GET", f"/webhook_subscriptions/{created['id']}")
+    assert "secret" not in fetched and fetched == {k: v for k, v in created.items() if k != "secret"}
+    updated = await api.ok("PATCH", f"/webhook_subscriptions/{created['id']}", json={"disabled": True, "topics": ["*"]})
+    assert updated["disabled"] is True and updated["topics"] == ["*"] and "secret" not in updated
+    listed = await api.ok("GET", "/webhook_subscriptions")
+    assert listed["data"] == [updated]
+    deleted = await api.ok("DELETE", f"/webhook_subscriptions/{created['id']}")
+    assert deleted == {"id": created["id"], "object": "webhook_subscription", "deleted": True}
+    assert await api.ok("DELETE", f"/webhook_subscriptions/{created['id']}") == deleted
+    assert (await api.get(f"/webhook_subscriptions/{created['id']}")).status == 404
+    assert (await api.call("PATCH", f"/webhook_subscriptions/{created['id']}", json={"disabled": False})).status == 404
+
+
+async def test_subscriptions_order_by_url(api):
+    for url in ("https://b.example/h", "https://a.example/h", "https://c.example/h"):
+        await api.ok("POST", "/webhook_subscriptions", json={"url": url, "topics": ["*"]})
+    page = await api.ok("GET", "/webhook_subscriptions", params={"order_by": "url"})
+    assert [s["url"] for s in page["data"]] == ["https://a.example/h", "https://b.example/h", "https://c.example/h"]
+    page = await api.ok("GET", "/webhook_subscriptions", params={"order_by": "-created_at", "limit": "1"})
+    assert [s["url"] for s in page["data"]] == ["https://c.example/h"]
+
+
+@pytest.mark.parametrize("body, message", [
+    ({"url": "ftp://example.com", "topics": ["user"]}, "url: must be an http:// or https:// URL"),
+    ({"url": "example.com/hooks", "topics": ["user"]}, "url: must be an http:// or https:// URL"),
+    ({"url": "https://example.com", "topics": []}, "topics: must list at least one topic"),
+    ({"url": "https://example.com", "topics": ["users.created"]}, "topics[0]: is not a webhook topic"),
+    ({"url": "https://example.com"}, "topics: is required"),
+    ({"topics": ["user"]}, "url: is required"),
+    ({"url": "https://example.com", "topics": ["user"], "api_version": "2019-01-01"}, "api_version: must be 2020-01-03"),
+])
+async def test_subscription_validation(api, body, message):
+    reply = await api.post("/webhook_subscriptions", json=body)
+    assert reply.status == 400 and message in reply.body["error"]["message"], reply.body
+    assert (await api.ok("GET", "/webhook_subscriptions"))["data"] == []
+
+
+async def test_user_created_is_delivered_signed(api, receiver):
+    sub = await subscribe(api, receiver, ["user"])
+    await api.ok("POST", "/users", json={"id": "new-user", "attributes": {"name": "New"}})
+    await settle(api)
+    [(headers, raw)] = receiver.received
+    assert headers["Content-Type"] == "application/json; charset=utf-8"
+    assert headers["User-Agent"].startswith("Userflow/1.0 (")
+    verify_signature(raw, headers["Userflow-Signature"], sub["secret"])
+    notification = json.loads(raw)
+    assert_valid("userflow/webhook_notification.json", notification)
+    assert notification["topic"] == "user.created" and notification["api_version"] == "2020-01-03"
+    assert notification["data"] == {"object": await api.ok("GET", "/users/new-user")}
+
+
+async def test_user_updated_carries_only_what_changed(api, receiver):
+    await subscribe(api, receiver, ["user.updated"])
+    await api.ok("POST", "/users", json={"id": "alice", "attributes": {"plan": "enterprise", "name": "Alice Adams",
+                                                                     "project_count": {"add": 2}, "tags": None, "new_attr": 1}})
+    await api.ok("POST", "/users", json={"id": "alice", "attributes": {"plan": "enterprise"}})  # no change: no notification
+    await settle(api)
+    [notification] = receiver.bodies()
+    assert notification["topic"] == "user.updated"
+    assert notification["data"]["previous_attributes"] == {"plan": "pro", "project_count": 12, "tags": ["beta", "api"], "new_attr": None}
+    assert notification["data"]["updated_attributes"] == {"plan": "enterprise", "project_count": 14, "tags": None, "new_attr": 1}
+
+
+async def test_groups_created_through_embedding_notify(api, receiver):
+    await subscribe(api, receiver, ["*"])
+    await api.ok("POST", "/users", json={"id": "zed", "memberships": [{"group": {"id": "fresh", "attributes": {"name": "Fresh"}}},
+                                                                      {"group": {"id": "acme", "attributes": {"plan": "enterprise"}}}]})
+    await api.ok("POST", "/groups", json={"id": "fresh", "attributes": {"name": "Fresher"}})
+    await settle(api)
+    topics = sorted((n["topic"], n["data"]["object"]["id"]) for n in receiver.bodies())
+    assert topics == [("group.created", "fresh"), ("group.updated", "acme"), ("group.updated", "fresh"), ("user.created", "zed")]
+    updated = next(n for n in receiver.bodies() if n["topic"] == "group.updated" and n["data"]["object"]["id"] == "fresh")
+    assert updated["data"]["updated_attributes"] == {"name": "Fresher"}
+
+
+@pytest.mark.parametrize("topics, delivered", [
+    (["*"], True), (["event"], True), (["event.tracked"], True), (["event.tracked.invite_sent"], True),
+    (["event.tracked.other"], False), (["user", "group"], False), (["user.created"], False),
+])
+async def test_event_topics_match_by_namespace(api, receiver, topics, delivered):
+    await subscribe(api, receiver, topics)
+    event = await api.ok("POST", "/events", json={"user_id": "alice", "name": "invite_sent", "attributes": {"count": 2}})
+    await settle(api)
+    assert receiver.bodies() == ([] if not delivered else [receiver.bodies()[0]])
+    if delivered:
+        assert receiver.bodies()[0]["topic"] == "event.tracked.invite_sent"
+        assert receiver.bodies()[0]["data"]["object"] == event
+
+
+async def test_disabled_subscriptions_get_nothing(api, receiver):
+    sub = await subscribe(api, receiver, ["*"])
+    await api.ok("PATCH", f"/webhook_subscriptions/{sub['id']}", json={"disabled": True})
+    await api.ok("POST", "/users", json={"id": "quiet"})
+    await settle(api)
+    assert receiver.received == []
+    await api.ok("PATCH", f"/webhook_subscriptions/{sub['id']}", json={"disabled": False})
+    await api.ok("POST", "/users", json={"id": "loud"})
+    await settle(api)
+    assert [n["data"]["object"]["id"] for n in receiver.bodies()] == ["loud"]
+
+
+async def test_failed_deliveries_are_retried_with_fresh_signatures(make_api, receiver):
+    api = await make_api(webhook_retry_delay=0.01, webhook_max_attempts=4)
+    sub = await subscribe(api, receiver, ["user"])
+    receiver.failures = 2
+    await api.ok("POST", "/users", json={"id": "retry-me"})
+    await settle(api)
+    assert len(receiver.received) == 3
+    for headers, raw in receiver.received:
+        verify_signature(raw, headers["Userflow-Signature"], sub["secret"])
+    log = await api.ok("GET", "/__mock/webhooks", params={"env": api.key})
+    assert [(a["attempt"], a["status"], a["outcome"]) for a in log["attempts"]] == [
+        (1, 500, "retrying"), (2, 500, "retrying"), (3, 200, "delivered")]
+    assert log["pending"] == 0 and log["attempts"][0]["body"]["topic"] == "user.created"
+    assert log["attempts"][2]["headers"]["Userflow-Signature"].startswith("t=")
+
+
+async def test_delivery_gives_up_after_the_attempt_cap(make_api, receiver):
+    api = await make_api(webhook_retry_delay=0.01, webhook_max_attempts=3)
+    await subscribe(api, receiver, ["user"])
+    receiver.failures = 10
+    await api.ok("POST", "/users", json={"id": "doomed"})
+    await settle(api)
+    log = await api.ok("GET", "/__mock/webhooks")
+    assert [a["outcome"] for a in log["attempts"]] == ["retrying", "retrying", "failed"]
+
+
+async def test_unreachable_and_slow_receivers_are_logged_as_errors(make_api, receiver, unused_tcp_port):
+    api = await make_api(webhook_retry_delay=0.01, webhook_max_attempts=2, webhook_timeout=0.2)
+    await api.ok("POST", "/webhook_subscriptions", json={"url": f"http://127.0.0.1:{unused_tcp_port}/x", "topics": ["user"]})
+    await subscribe(api, receiver, ["group"])
+    receiver.hold = asyncio.Event()  # never released: every attempt times out
+    await api.ok("POST", "/users", json={"id": "u", "groups": [{"id": "g-new"}]})
+    await settle(api)
+    attempts = (await api.ok("GET", "/__mock/webhooks"))["attempts"]
+    refused = [a for a in attempts if a["topic"] == "user.created"]
+    slow = [a for a in attempts if a["topic"] == "group.created"]
+    assert [a["outcome"] for a in refused] == ["retrying", "failed"] and all("ClientConnectorError" in a["error"] for a in refused)
+    assert [a["error"] for a in slow] == ["timed out after 0.2s"] * 2
+
+
+async def test_delivery_never_delays_the_response(api, receiver):
+    await subscribe(api, receiver, ["user"])
+    receiver.hold = asyncio.Event()
+    await api.ok("POST", "/users", json={"id": "fast"})  # answered while the receiver still holds the delivery
+    assert len(api.client.app[DELIVERER].pending) == 1
+    receiver.hold.set()
+    await settle(api)
+    assert len(receiver.received) == 1
+
+
+async def test_pending_deliveries_are_reported_at_shutdown(api, receiver):
+    await subscribe(api, receiver, ["user"])
+    receiver.hold = asyncio.Event()
+    await api.ok("POST", "/users", json={"id": "late"})
+    await api.client.app[DELIVERER].close(grace=0.05)
+    attempts = api.client.app[DELIVERER].query()
+    assert [(a["outcome"], a["error"]) for a in attempts] == [("abandoned", "server shut down before delivery completed")]
+
+
+async def test_environments_do_not_share_subscriptions(api, receiver):
+    await subscribe(api, receiver, ["*"])
+    await api.ok("POST", "/users", json={"id": "elsewhere"}, key="ak_otherenv")
+    await settle(api)
+    assert receiver.received == []
+
+
+async def test_unknown_user_in_an_event_is_created_and_notified(api, receiver):
+    await subscribe(api, receiver, ["*"])
+    await api.ok("POST", "/events", json={"user_id": "ghost", "name": "signed_up"})
+    await settle(api)
+    assert sorted(n["topic"] for n in receiver.bodies()) == ["event.tracked.signed_up", "user.created"]
