@@ -4,7 +4,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from mockserver.errors import InvalidRequest
-from mockserver.keys import DELIVERER, ENVIRONMENTS, JOURNAL
+from mockserver.keys import DELIVERER, ENVIRONMENTS, JOURNAL, SCHEMAS
 from mockserver.wire import read_json, respond
 
 
@@ -40,6 +40,32 @@ async def list_webhooks(request: web.Request) -> web.Response:
     return respond({"attempts": attempts, "count": len(attempts), "pending": len(deliverer.pending), "dropped": deliverer.dropped})
 
 
+async def add_frigade_webhook(request: web.Request) -> web.Response:
+    """Frigade subscriptions live in its dashboard, not its API: here they are made per environment."""
+    body = await read_json(request)
+    if not isinstance(body, dict) or not isinstance(body.get("env"), str) or not body["env"]:
+        raise InvalidRequest('env: is required: the Frigade environment id (the <id> of api_private_<id>)')
+    subscription = {k: v for k, v in body.items() if k != "env"}
+    request.app[SCHEMAS].validate("frigade/webhook_subscription.json", subscription)
+    hook = request.app[ENVIRONMENTS].get(body["env"]).frigade.add_webhook(
+        subscription["url"], subscription.get("secret"), subscription.get("events"))
+    return respond({"env": body["env"], **hook}, status=201)
+
+
+async def list_frigade_webhooks(request: web.Request) -> web.Response:
+    env = request.query.get("env")
+    if not env:
+        raise InvalidRequest("env: is required")
+    return respond({"env": env, "webhooks": list(request.app[ENVIRONMENTS].get(env).frigade.webhooks.values())})
+
+
+async def delete_frigade_webhook(request: web.Request) -> web.Response:
+    env = request.query.get("env")
+    if not env:
+        raise InvalidRequest("env: is required")
+    return respond({"id": request.match_info["id"], "deleted": request.app[ENVIRONMENTS].get(env).frigade.delete_webhook(request.match_info["id"])})
+
+
 def routes() -> list[web.RouteDef]:
     return [
         web.get("/__mock/health", health),
@@ -47,4 +73,7 @@ def routes() -> list[web.RouteDef]:
         web.get("/__mock/requests", list_requests),
         web.delete("/__mock/requests", clear_requests),
         web.get("/__mock/webhooks", list_webhooks),
+        web.post("/__mock/frigade/webhooks", add_frigade_webhook),
+        web.get("/__mock/frigade/webhooks", list_frigade_webhooks),
+        web.delete("/__mock/frigade/webhooks/{id}", delete_frigade_webhook),
     ]

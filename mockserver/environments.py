@@ -1,46 +1,66 @@
-"""API key -> environment: created lazily from the seeded template, isolated, resettable."""
+"""API key -> environment: created lazily from the seeded template, isolated, resettable.
+
+A Userflow key `ak_<alnum>` is an environment of its own; the Frigade keys `api_public_<id>` and
+`api_private_<id>` share the environment `<id>`. Each environment holds both APIs' stores.
+"""
 from __future__ import annotations
 
 import pickle
 import re
 
-from mockserver.errors import InvalidApiKey
-from mockserver.userflow import seed
+from mockserver.errors import Forbidden, InvalidApiKey
+from mockserver.frigade import seed as frigade_seed
+from mockserver.frigade.store import FrigadeStore
+from mockserver.userflow import seed as userflow_seed
 from mockserver.userflow.store import UserflowStore
 
 USERFLOW_KEY = re.compile(r"^ak_[A-Za-z0-9]{1,200}$")
+FRIGADE_KEY = re.compile(r"^api_(public|private)_([A-Za-z0-9_-]{1,200})$")
 
 
 class Environment:
-    def __init__(self, key: str, userflow: UserflowStore):
+    def __init__(self, key: str, userflow: UserflowStore, frigade: FrigadeStore):
         self.key = key
         self.userflow = userflow
+        self.frigade = frigade
+
+
+def _shown(key: str) -> str:
+    return key if len(key) <= 40 else key[:37] + "..."
 
 
 class Environments:
-    def __init__(self, seed_value: int, fixtures: dict, allowed_keys: tuple[str, ...] = ()):
+    def __init__(self, seed_value: int, fixtures: dict, schemas, allowed_keys: tuple[str, ...] = ()):
         self.allowed = set(allowed_keys)
         # Seed once; every environment starts as an exact copy of this state.
-        self._template = pickle.dumps(seed.build(seed_value, fixtures), protocol=pickle.HIGHEST_PROTOCOL)
+        stores = (userflow_seed.build(seed_value, fixtures), frigade_seed.build(seed_value, fixtures["frigade"], schemas))
+        self._template = pickle.dumps(stores, protocol=pickle.HIGHEST_PROTOCOL)
         self._envs: dict[str, Environment] = {}
 
     def keys(self) -> list[str]:
         return list(self._envs)
 
     def authorize(self, key: str | None) -> Environment:
+        """The environment of a Userflow key, or 401."""
         if not key:
             raise InvalidApiKey("No API key provided. Send it as 'Authorization: Bearer ak_...'")
-        shown = key if len(key) <= 40 else key[:37] + "..."
         if not USERFLOW_KEY.match(key):
-            raise InvalidApiKey(f"Invalid API key provided: {shown!r} (expected ak_ followed by letters and digits)")
+            raise InvalidApiKey(f"Invalid API key provided: {_shown(key)!r} (expected ak_ followed by letters and digits)")
         if self.allowed and key not in self.allowed:
-            raise InvalidApiKey(f"Invalid API key provided: {shown!r} is not one of the keys this server accepts")
+            raise InvalidApiKey(f"Invalid API key provided: {_shown(key)!r} is not one of the keys this server accepts")
         return self.get(key)
+
+    def authorize_frigade(self, key: str | None) -> tuple[Environment, bool]:
+        """(environment, is the key private) for a Frigade key, or 403."""
+        match = FRIGADE_KEY.match(key or "")
+        if not match or (self.allowed and key not in self.allowed):
+            raise Forbidden("Forbidden resource")
+        return self.get(match.group(2)), match.group(1) == "private"
 
     def get(self, key: str) -> Environment:
         env = self._envs.get(key)
         if env is None:
-            env = self._envs[key] = Environment(key, pickle.loads(self._template))
+            env = self._envs[key] = Environment(key, *pickle.loads(self._template))
         return env
 
     def reset(self, key: str | None = None) -> list[str]:

@@ -5,10 +5,11 @@ class ApiError(Exception):
     status = 400
     code = "invalid_request"
 
-    def __init__(self, message: str, headers: dict[str, str] | None = None):
+    def __init__(self, message: str, headers: dict[str, str] | None = None, details: list[str] | None = None):
         super().__init__(message)
         self.message = message
         self.headers = headers or {}
+        self.details = details  # one line per field problem, for APIs that list them (Frigade)
 
 
 class InvalidRequest(ApiError):
@@ -21,6 +22,10 @@ class InvalidApiVersion(ApiError):
 
 class InvalidApiKey(ApiError):
     status, code = 401, "invalid_api_key"
+
+
+class Forbidden(ApiError):
+    status, code = 403, "forbidden"
 
 
 class NotFound(ApiError):

@@ -33,7 +33,8 @@ def load(path: Path | None, schemas) -> dict:
         sources = [(str(path), path.read_text(encoding="utf-8"))]
     else:
         raise FixtureError(f"{path}: no such fixture file or folder")
-    merged: dict = {"generate": {}, "users": [], "groups": [], "events": [], "segments": []}
+    merged: dict = {"generate": {}, "users": [], "groups": [], "events": [], "segments": [],
+                    "frigade": {"generate": {}, "flows": [], "webhooks": []}}
     for name, text in sources:
         doc = _read(name, text)
         problems = schemas.errors("fixtures.json", doc)
@@ -42,4 +43,8 @@ def load(path: Path | None, schemas) -> dict:
         merged["generate"].update(doc.get("generate", {}))
         for key in ("users", "groups", "events", "segments"):
             merged[key].extend(doc.get(key, []))
+        frigade = doc.get("frigade", {})
+        merged["frigade"]["generate"].update(frigade.get("generate", {}))
+        for key in ("flows", "webhooks"):
+            merged["frigade"][key].extend(frigade.get(key, []))
     return merged

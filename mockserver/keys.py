@@ -13,3 +13,5 @@ ENVIRONMENTS = web.AppKey("environments", Environments)
 JOURNAL = web.AppKey("journal", Journal)
 DELIVERER = web.AppKey("deliverer", Deliverer)
 ENV = web.RequestKey("env", Environment)  # the environment of the request's API key
+API = web.RequestKey("api", str)  # "userflow", "frigade" or "control"
+FRIGADE_PRIVATE = web.RequestKey("frigade_private", bool)

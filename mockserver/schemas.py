@@ -109,4 +109,4 @@ class Schemas:
         if problems:
             more = len(problems) - MAX_REPORTED
             text = "; ".join(problems[:MAX_REPORTED]) + (f"; and {more} more" if more > 0 else "")
-            raise InvalidRequest(f"Invalid {root or 'request body'}: {text}")
+            raise InvalidRequest(f"Invalid {root or 'request body'}: {text}", details=problems)

@@ -7,6 +7,7 @@ then whatever is left is logged as abandoned.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import hmac
 import itertools
@@ -24,6 +25,15 @@ from mockserver.attributes import format_datetime
 
 log = logging.getLogger("mockserver.webhooks")
 USER_AGENT = "Userflow/1.0 (https://userflow.com/docs/webhooks)"
+
+
+def frigade_signer(secret: str, data: dict) -> Callable[[bytes], dict[str, str]]:
+    """Headers for one attempt: X-Webhook-Signature, the base64 HMAC-SHA256 of the compact JSON of `data`."""
+    digest = base64.b64encode(hmac.new(secret.encode(), json.dumps(data, separators=(",", ":")).encode(), hashlib.sha256).digest())
+
+    def sign(body: bytes) -> dict[str, str]:
+        return {"Content-Type": "application/json", "X-Webhook-Signature": digest.decode()}
+    return sign
 
 
 def userflow_signer(secret: str) -> Callable[[bytes], dict[str, str]]:
@@ -69,9 +79,10 @@ class Deliverer:
     async def start(self) -> None:
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.policy.timeout))
 
-    def submit(self, env: str, api: str, subscription_id: str, url: str, topic: str, notification: dict, sign) -> None:
-        body = json.dumps(notification, separators=(",", ":"), ensure_ascii=False).encode()
-        delivery = Delivery(next(self._ids), env, api, subscription_id, url, topic, notification["id"], body, sign)
+    def submit(self, env: str, api: str, item: dict, sign) -> None:
+        """Deliver an outbox item ({id, subscription_id, url, topic, notification}) in the background."""
+        body = json.dumps(item["notification"], separators=(",", ":"), ensure_ascii=False).encode()
+        delivery = Delivery(next(self._ids), env, api, item["subscription_id"], item["url"], item["topic"], item["id"], body, sign)
         self.pending[delivery.id] = delivery
         task = asyncio.get_running_loop().create_task(self._run(delivery))
         self._tasks.add(task)

@@ -343,9 +343,10 @@ class UserflowStore:
         for sub in self.subscriptions.values():
             if sub["disabled"] or not any(matches_topic(t, topic) for t in sub["topics"]):
                 continue
-            self.outbox.append({"subscription_id": sub["id"], "url": sub["url"], "secret": self.secrets[sub["id"]], "notification": {
-                "id": self.new_id(), "object": "webhook_notification", "api_version": sub["api_version"],
-                "created_at": self.now(), "data": data, "topic": topic}})
+            notification = {"id": self.new_id(), "object": "webhook_notification", "api_version": sub["api_version"],
+                            "created_at": self.now(), "data": data, "topic": topic}
+            self.outbox.append({"id": notification["id"], "subscription_id": sub["id"], "url": sub["url"], "secret": self.secrets[sub["id"]],
+                                "topic": topic, "notification": notification})
 
     def take_outbox(self) -> list[dict]:
         out, self.outbox = self.outbox, []

@@ -1,0 +1,1 @@
+"""The Frigade API under /v1/."""

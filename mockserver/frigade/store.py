@@ -1,0 +1,284 @@
+"""Frigade state and rules: flows, users, groups and the per-user flow-state machine. No HTTP here."""
+from __future__ import annotations
+
+import copy
+import json
+import random
+from datetime import datetime, timezone
+
+import yaml
+
+from mockserver.errors import InvalidRequest, NotFound
+
+FLOW_TYPES = ("ANNOUNCEMENT", "BANNER", "CARD", "CHECKLIST", "CUSTOM", "FORM", "SURVEY", "TOUR")
+STEP_ACTIONS = ("STARTED_STEP", "COMPLETED_STEP", "SKIPPED_STEP", "NOT_STARTED_STEP")
+FLOW_ACTIONS = ("STARTED_FLOW", "COMPLETED_FLOW", "SKIPPED_FLOW", "NOT_STARTED_FLOW")
+WEBHOOK_EVENTS = {"STARTED_FLOW": "flowResponse.startedFlow", "COMPLETED_FLOW": "flowResponse.completedFlow",
+                  "SKIPPED_FLOW": "flowResponse.skippedFlow", "STARTED_STEP": "flowResponse.startedStep",
+                  "COMPLETED_STEP": "flowResponse.completedStep"}
+PRIVATE_FLOW_FIELDS = ("codeSnippet",)
+
+
+def frigade_time(moment: datetime | None = None) -> str:
+    """Frigade's timestamp form: 2024-09-01T00:00:00.000Z."""
+    moment = (moment or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def parse_flow_data(text: str, schemas) -> dict:
+    """A flow's `data` (YAML or JSON) as an object with `steps`, or a 400 listing what is wrong."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InvalidRequest("data: not valid JSON or YAML", details=[f"data must be valid JSON or YAML ({exc})"]) from None
+    schemas.validate("frigade/flow_data.json", data, root="data")
+    return data
+
+
+def as_yaml(text: str) -> str:
+    """JSON flow data is stored as YAML; YAML is stored as given."""
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return text
+    return yaml.safe_dump(parsed, sort_keys=False, allow_unicode=True)
+
+
+def _fresh_state() -> dict:
+    return {"started": False, "completed": False, "skipped": False, "visible": True, "lastActionAt": None,
+            "currentStepIndex": -1, "steps": {}, "flowResponses": []}
+
+
+def _fresh_step() -> dict:
+    return {"completed": False, "skipped": False, "started": False, "lastActionAt": None}
+
+
+class FrigadeStore:
+    def __init__(self, seed: int = 0):
+        self.rng = random.Random(seed)
+        self.fixed_now: str | None = None  # set while seeding
+        self.flows: dict[int, dict] = {}  # numeric id -> ExternalizedFlow
+        self.flow_data: dict[int, dict] = {}  # numeric id -> parsed data
+        self.slugs: dict[str, int] = {}
+        self.next_flow_id = 1
+        self.users: dict[str, dict] = {}
+        self.groups: dict[str, dict] = {}
+        self.states: dict[tuple[str, str, str], dict] = {}  # (userId, groupId or "", flowSlug) -> state
+        self.webhooks: dict[str, dict] = {}  # id -> {id, url, secret, events}
+        self.outbox: list[dict] = []
+
+    def now(self) -> str:
+        return self.fixed_now or frigade_time()
+
+    # -- flows ---------------------------------------------------------------------------------
+    def add_flow(self, flow: dict, schemas) -> dict:
+        """Seed a flow (ExternalizedFlow fields; `data` YAML or JSON)."""
+        flow = {"codeSnippet": "", "description": "", "targetingLogic": "", "status": "ACTIVE", "active": True, "version": 1, **flow}
+        flow["data"] = as_yaml(flow["data"]) if isinstance(flow["data"], str) else yaml.safe_dump(flow["data"], sort_keys=False)
+        flow.setdefault("id", self.next_flow_id)
+        flow.setdefault("createdAt", self.now())
+        flow.setdefault("modifiedAt", flow["createdAt"])
+        if flow["slug"] in self.slugs:
+            raise InvalidRequest(f"slug: {flow['slug']!r} is already used", details=[f"slug {flow['slug']} already exists"])
+        self.next_flow_id = max(self.next_flow_id, flow["id"] + 1)
+        self.flow_data[flow["id"]] = parse_flow_data(flow["data"], schemas)
+        order = ("id", "name", "description", "data", "targetingLogic", "type", "slug", "createdAt", "modifiedAt", "version",
+                 "status", "active", "codeSnippet")
+        self.flows[flow["id"]] = {k: flow[k] for k in order}
+        self.slugs[flow["slug"]] = flow["id"]
+        return self.flows[flow["id"]]
+
+    def find_flow(self, key: str, numeric_only: bool = False) -> dict:
+        """A flow by numeric id or (unless numeric_only) by slug."""
+        flow_id = int(key) if key.isascii() and key.isdigit() else None if numeric_only else self.slugs.get(key)
+        if flow_id is None or flow_id not in self.flows:
+            raise NotFound(f"Flow {key!r} not found")
+        return self.flows[flow_id]
+
+    def list_flows(self) -> list[dict]:
+        return list(self.flows.values())
+
+    def update_flow(self, key: str, body: dict, schemas) -> dict:
+        flow = self.find_flow(key, numeric_only=True)
+        if "data" in body:
+            data = parse_flow_data(body["data"], schemas)
+            self.flow_data[flow["id"]] = data
+            flow["data"] = as_yaml(body["data"])
+        for field in ("active", "description", "name", "targetingLogic", "type"):
+            if field in body:
+                flow[field] = body[field]
+        flow["modifiedAt"] = self.now()
+        return flow
+
+    def delete_flow(self, key: str) -> None:
+        flow = self.find_flow(key, numeric_only=True)
+        del self.flows[flow["id"]], self.flow_data[flow["id"]], self.slugs[flow["slug"]]
+        for state_key in [k for k in self.states if k[2] == flow["slug"]]:
+            del self.states[state_key]
+
+    @staticmethod
+    def render_flow(flow: dict, private: bool) -> dict:
+        return flow if private else {k: v for k, v in flow.items() if k not in PRIVATE_FLOW_FIELDS}
+
+    # -- users and groups ----------------------------------------------------------------------
+    def upsert_user(self, user_id: str, properties: dict | None = None, events: list | None = None) -> dict:
+        now = self.now()
+        user = self.users.setdefault(user_id, {"userId": user_id, "createdAt": now, "modifiedAt": now, "properties": {},
+                                               "trackingEvents": []})
+        self._merge(user, properties, events, now)
+        return user
+
+    def upsert_group(self, group_id: str, user_id: str | None = None, properties=None, events=None) -> dict:
+        now = self.now()
+        group = self.groups.setdefault(group_id, {"groupId": group_id, "createdAt": now, "modifiedAt": now, "properties": {},
+                                                  "userIds": [], "trackingEvents": []})
+        if user_id:
+            self.upsert_user(user_id)
+            if user_id not in group["userIds"]:
+                group["userIds"].append(user_id)
+        self._merge(group, properties, events, now)
+        return group
+
+    @staticmethod
+    def _merge(obj: dict, properties, events, now: str) -> None:
+        obj["properties"].update(properties or {})
+        obj["trackingEvents"] += [{"event": e["event"], "properties": e.get("properties", {}), "createdAt": now} for e in events or []]
+        obj["modifiedAt"] = now
+
+    def get_user(self, user_id: str) -> dict:
+        user = self.users.get(user_id)
+        if user is None:
+            raise NotFound(f"User {user_id!r} not found")
+        states = [self._user_state(slug, group, state) for (uid, group, slug), state in self.states.items() if uid == user_id]
+        return {**{k: user[k] for k in ("userId", "createdAt", "modifiedAt", "properties")},
+                "userFlowStates": states, "trackingEvents": user["trackingEvents"]}
+
+    def delete_user(self, user_id: str) -> None:
+        if self.users.pop(user_id, None) is None:
+            raise NotFound(f"User {user_id!r} not found")
+        for key in [k for k in self.states if k[0] == user_id]:
+            del self.states[key]
+        for group in self.groups.values():
+            if user_id in group["userIds"]:
+                group["userIds"].remove(user_id)
+
+    def get_group(self, group_id: str) -> dict:
+        group = self.groups.get(group_id)
+        if group is None:
+            raise NotFound(f"Group {group_id!r} not found")
+        return group
+
+    def delete_group(self, group_id: str) -> None:
+        if self.groups.pop(group_id, None) is None:
+            raise NotFound(f"Group {group_id!r} not found")
+        for key in [k for k in self.states if k[1] == group_id]:
+            del self.states[key]
+
+    # -- the flow-state machine ----------------------------------------------------------------
+    def act(self, body: dict) -> None:
+        """Apply one action of POST /v1/public/flowStates (the caller renders the resulting state)."""
+        action, slug, step_id = body["actionType"], body["flowSlug"], body.get("stepId")
+        flow = self.find_flow(slug)
+        if flow["slug"] != slug:
+            raise NotFound(f"Flow {slug!r} not found")
+        steps = [s["id"] for s in self.flow_data[flow["id"]]["steps"]]
+        if action in STEP_ACTIONS and step_id not in steps:
+            problem = f"stepId must be one of the steps of {slug}: {', '.join(steps)}" if step_id else f"stepId is required for {action}"
+            raise InvalidRequest(problem, details=[problem])
+        user_id, group_id = body["userId"], body.get("groupId") or ""
+        self.upsert_user(user_id)
+        if group_id:
+            self.upsert_group(group_id, user_id)
+        at = body.get("createdAt") or self.now()
+        state = self.states.setdefault((user_id, group_id, slug), _fresh_state())
+        data = body.get("data")
+        response = {"flowSlug": slug, "stepId": step_id or "", "data": data if isinstance(data, str) else json.dumps(data or {}),
+                    "actionType": action, "createdAt": at}
+        state["flowResponses"].append(response)
+        state["lastActionAt"] = at
+        if action in STEP_ACTIONS:
+            self._act_on_step(state, steps, step_id, action, at)
+        elif action == "STARTED_FLOW":
+            state["started"] = True
+            state["currentStepIndex"] = max(state["currentStepIndex"], 0)
+        elif action == "COMPLETED_FLOW":
+            state.update(completed=True, started=True, visible=False)
+        elif action == "SKIPPED_FLOW":
+            state.update(skipped=True, visible=False)
+        else:  # NOT_STARTED_FLOW: restart
+            state.update(started=False, completed=False, skipped=False, visible=True, currentStepIndex=0, steps={})
+        if action in WEBHOOK_EVENTS:
+            self._emit(WEBHOOK_EVENTS[action], flow, user_id, {**response, "groupId": group_id or None})
+
+    @staticmethod
+    def _act_on_step(state: dict, steps: list[str], step_id: str, action: str, at: str) -> None:
+        step = state["steps"].setdefault(step_id, _fresh_step())
+        step["lastActionAt"] = at
+        index = steps.index(step_id)
+        if action == "NOT_STARTED_STEP":
+            step.update(started=False, completed=False, skipped=False)
+            return
+        step["started"] = True
+        state["started"] = True
+        if action == "STARTED_STEP":
+            state["currentStepIndex"] = index
+            return
+        step["completed" if action == "COMPLETED_STEP" else "skipped"] = True
+        # the cursor moves on to the next step; after the last step it stays there (the flow is completed by COMPLETED_FLOW)
+        state["currentStepIndex"] = min(index + 1, len(steps) - 1)
+
+    def flow_states(self, user_id: str, group_id: str | None, private: bool) -> dict:
+        """PublicUserFlowStateV2: every active flow with this user's state, and the slugs of inactive ones."""
+        eligible, ineligible = [], []
+        for flow in self.flows.values():
+            if not flow["active"]:
+                ineligible.append(flow["slug"])
+                continue
+            state = self.states.get((user_id, group_id or "", flow["slug"])) or _fresh_state()
+            eligible.append(self._stateful_flow(flow, state, private))
+        return {"eligibleFlows": eligible, "ineligibleFlows": ineligible}
+
+    def _stateful_flow(self, flow: dict, state: dict, private: bool) -> dict:
+        data = copy.deepcopy(self.flow_data[flow["id"]])
+        for step in data["steps"]:
+            step_state = {**_fresh_step(), **state["steps"].get(step["id"], {}), "visible": True, "blocked": False}
+            if private:
+                step_state["flowResponses"] = [r for r in state["flowResponses"] if r["stepId"] == step["id"]]
+            step["$state"] = step_state
+        return {"flowSlug": flow["slug"], "flowName": flow["name"], "flowType": flow["type"], "data": data,
+                "$state": self._flow_state(data["steps"], state, private), "version": flow["version"]}
+
+    @staticmethod
+    def _flow_state(steps: list[dict], state: dict, private: bool) -> dict:
+        index = min(state["currentStepIndex"], len(steps) - 1)
+        out = {"currentStepId": steps[max(index, 0)]["id"] if steps else None, "currentStepIndex": index,
+               **{k: state[k] for k in ("completed", "started", "skipped", "visible", "lastActionAt")}}
+        if private:
+            out["flowResponses"] = list(state["flowResponses"])
+        return out
+
+    def _user_state(self, slug: str, group_id: str, state: dict) -> dict:
+        steps = self.flow_data[self.slugs[slug]]["steps"]
+        return {"flowSlug": slug, "groupId": group_id or None, **self._flow_state(steps, state, private=True)}
+
+    # -- webhooks ------------------------------------------------------------------------------
+    def add_webhook(self, url: str, secret: str | None = None, events: list[str] | None = None) -> dict:
+        webhook_id = f"whk_{len(self.webhooks) + 1}_{self.rng.getrandbits(32):08x}"
+        secret = secret or "".join(self.rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(32))
+        self.webhooks[webhook_id] = {"id": webhook_id, "url": url, "secret": secret, "events": list(events or WEBHOOK_EVENTS.values())}
+        return self.webhooks[webhook_id]
+
+    def delete_webhook(self, webhook_id: str) -> bool:
+        return self.webhooks.pop(webhook_id, None) is not None
+
+    def _emit(self, event_type: str, flow: dict, user_id: str, data: dict) -> None:
+        payload = {"type": event_type, "time": self.now(), "user": {"id": user_id, **self.users[user_id]["properties"]},
+                   "flow": {"id": flow["id"], "name": flow["name"]}, "data": data}
+        for hook in self.webhooks.values():
+            if event_type in hook["events"]:
+                self.outbox.append({"id": f"evt_{self.rng.getrandbits(64):016x}", "subscription_id": hook["id"], "url": hook["url"],
+                                    "secret": hook["secret"], "topic": event_type, "notification": payload})
+
+    def take_outbox(self) -> list[dict]:
+        out, self.outbox = self.outbox, []
+        return out
