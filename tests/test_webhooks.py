@@ -234,3 +234,57 @@ async def test_unknown_user_in_an_event_is_created_and_notified(api, receiver):
     await api.ok("POST", "/events", json={"user_id": "ghost", "name": "signed_up"})
     await settle(api)
     assert sorted(n["topic"] for n in receiver.bodies()) == ["event.tracked.signed_up", "user.created"]
+
+
+def verify_frigade_signature(raw: bytes, header: str, secret: str) -> None:
+    """Frigade: base64 HMAC-SHA256 of the compact JSON of the payload's `data`."""
+    import base64
+    data = json.loads(raw)["data"]
+    expected = base64.b64encode(hmac.new(secret.encode(), json.dumps(data, separators=(",", ":")).encode(), hashlib.sha256).digest())
+    assert header == expected.decode()
+
+
+async def test_frigade_webhooks_from_the_control_api(make_api, receiver):
+    api = await make_api(key="api_private_hooks1", webhook_retry_delay=0.01)
+    hook = await api.ok("POST", "/__mock/frigade/webhooks", status=201, json={
+        "env": "hooks1", "url": receiver.url, "secret": "s3cret", "events": ["flowResponse.completedStep", "flowResponse.startedFlow"]})
+    assert hook["id"].startswith("whk_") and hook["secret"] == "s3cret"
+    assert (await api.ok("GET", "/__mock/frigade/webhooks", params={"env": "hooks1"}))["webhooks"] == [
+        {k: v for k, v in hook.items() if k != "env"}]
+    receiver.failures = 1
+    for action, step in (("STARTED_FLOW", None), ("STARTED_STEP", "step-1"), ("COMPLETED_STEP", "step-1")):
+        await api.ok("POST", "/v1/public/flowStates", status=201, key="api_public_hooks1", json={
+            "userId": "u1", "groupId": "g1", "flowSlug": "flow_checklist", "actionType": action, "stepId": step, "data": {"k": 1}})
+        await settle(api)  # one at a time, so the failure lands on the first
+    bodies = [json.loads(raw) for _, raw in receiver.received]
+    assert [b["type"] for b in bodies] == ["flowResponse.startedFlow", "flowResponse.startedFlow", "flowResponse.completedStep"]
+    for headers, raw in receiver.received:
+        verify_frigade_signature(raw, headers["X-Webhook-Signature"], "s3cret")
+        assert_valid("frigade/webhook_event.json", json.loads(raw))
+    completed = next(b for b in bodies if b["type"] == "flowResponse.completedStep")
+    assert completed["flow"] == {"id": 101, "name": "Onboarding checklist"} and completed["user"]["id"] == "u1"
+    assert completed["data"]["stepId"] == "step-1" and completed["data"]["groupId"] == "g1" and completed["data"]["data"] == '{"k":1}'
+    log = await api.ok("GET", "/__mock/webhooks", params={"env": "hooks1"})
+    assert [(a["api"], a["topic"], a["attempt"], a["outcome"]) for a in log["attempts"]] == [
+        ("frigade", "flowResponse.startedFlow", 1, "retrying"), ("frigade", "flowResponse.startedFlow", 2, "delivered"),
+        ("frigade", "flowResponse.completedStep", 1, "delivered")]
+    assert (await api.ok("DELETE", f"/__mock/frigade/webhooks/{hook['id']}", params={"env": "hooks1"}))["deleted"] is True
+
+
+async def test_frigade_webhooks_declared_in_fixtures(make_api, receiver, tmp_path):
+    from conftest import SMALL
+    (tmp_path / "a.yaml").write_text(SMALL.read_text())
+    (tmp_path / "b.yaml").write_text(f"frigade:\n  webhooks:\n    - {{url: '{receiver.url}', secret: fixture-secret}}\n")
+    api = await make_api(key="api_private_fx", fixtures=tmp_path)
+    await api.ok("POST", "/v1/public/flowStates", status=201, json={"userId": "u", "flowSlug": "flow_announcement", "actionType": "SKIPPED_FLOW"})
+    await settle(api)
+    [(headers, raw)] = receiver.received
+    verify_frigade_signature(raw, headers["X-Webhook-Signature"], "fixture-secret")
+    assert json.loads(raw)["type"] == "flowResponse.skippedFlow"
+
+
+async def test_frigade_webhook_control_api_validates(api):
+    reply = await api.call("POST", "/__mock/frigade/webhooks", json={"env": "x", "url": "not a url"})
+    assert reply.status == 400 and "url: must be an http:// or https:// URL" in reply.body["error"]["message"]
+    reply = await api.call("POST", "/__mock/frigade/webhooks", json={"url": "https://example.com"})
+    assert reply.status == 400 and reply.body["error"]["message"].startswith("env: is required")

@@ -192,8 +192,9 @@ class FrigadeStore:
         at = body.get("createdAt") or self.now()
         state = self.states.setdefault((user_id, group_id, slug), _fresh_state())
         data = body.get("data")
-        response = {"flowSlug": slug, "stepId": step_id or "", "data": data if isinstance(data, str) else json.dumps(data or {}),
-                    "actionType": action, "createdAt": at}
+        if not isinstance(data, str):  # the SDK sends an object although the docs say string: keep it as compact JSON
+            data = json.dumps(data or {}, separators=(",", ":"))
+        response = {"flowSlug": slug, "stepId": step_id or "", "data": data, "actionType": action, "createdAt": at}
         state["flowResponses"].append(response)
         state["lastActionAt"] = at
         if action in STEP_ACTIONS:
