@@ -270,3 +270,18 @@ async def test_built_in_flows(make_api):
     for n in range(1, 41):
         progressed += bool((await api.ok("GET", "/v1/users", params={"userId": f"user_{n:03d}"}))["userFlowStates"])
     assert progressed >= 20
+
+
+async def test_unexpected_failure_is_nestjs_500(frigade, monkeypatch):
+    from mockserver.keys import ENVIRONMENTS
+    store = frigade.client.app[ENVIRONMENTS].get("acme1").frigade
+    monkeypatch.setattr(store, "list_flows", lambda: 1 / 0)
+    reply = await frigade.get("/v1/flows")
+    assert reply.status == 500 and reply.body == {"statusCode": 500, "message": "Internal server error"}
+
+
+async def test_frigade_requests_are_journaled_under_their_environment(frigade):
+    await frigade.get("/v1/public/flows", key=frigade.public)
+    journal = await frigade.ok("GET", "/__mock/requests", params={"env": "acme1"})
+    assert [(e["api"], e["path"], e["response"]["status"]) for e in journal["requests"]] == [("frigade", "/v1/public/flows", 200)]
+    assert (await frigade.ok("POST", "/__mock/reset", json={"env": "acme1"}))["reset"] == ["acme1"]
