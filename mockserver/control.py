@@ -52,18 +52,21 @@ async def add_frigade_webhook(request: web.Request) -> web.Response:
     return respond({"env": body["env"], **hook}, status=201)
 
 
-async def list_frigade_webhooks(request: web.Request) -> web.Response:
+def _frigade_of(request: web.Request):
     env = request.query.get("env")
     if not env:
-        raise InvalidRequest("env: is required")
-    return respond({"env": env, "webhooks": list(request.app[ENVIRONMENTS].get(env).frigade.webhooks.values())})
+        raise InvalidRequest("env: is required (query parameter): the Frigade environment id")
+    return env, request.app[ENVIRONMENTS].get(env).frigade
+
+
+async def list_frigade_webhooks(request: web.Request) -> web.Response:
+    env, frigade = _frigade_of(request)
+    return respond({"env": env, "webhooks": list(frigade.webhooks.values())})
 
 
 async def delete_frigade_webhook(request: web.Request) -> web.Response:
-    env = request.query.get("env")
-    if not env:
-        raise InvalidRequest("env: is required")
-    return respond({"id": request.match_info["id"], "deleted": request.app[ENVIRONMENTS].get(env).frigade.delete_webhook(request.match_info["id"])})
+    _, frigade = _frigade_of(request)
+    return respond({"id": request.match_info["id"], "deleted": frigade.delete_webhook(request.match_info["id"])})
 
 
 def routes() -> list[web.RouteDef]:
