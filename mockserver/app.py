@@ -6,6 +6,7 @@ caused go to the deliverer, and every API request lands in the journal.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -17,14 +18,17 @@ from aiohttp import web
 from mockserver import control, fixtures
 from mockserver.attributes import format_datetime
 from mockserver.environments import Environments
-from mockserver.errors import ApiError, Forbidden, InternalError, InvalidApiVersion, MethodNotAllowed, NotAcceptable, NotFound, RequestTooLarge
+from mockserver.errors import (ApiError, Forbidden, InternalError, InvalidApiVersion, MethodNotAllowed, NotAcceptable, NotFound,
+                               RequestTooLarge)
 from mockserver.frigade import handlers as frigade
 from mockserver.journal import Journal
-from mockserver.keys import API, DELIVERER, ENV, ENVIRONMENTS, FRIGADE_PRIVATE, JOURNAL, SCHEMAS, SETTINGS
+from mockserver.keys import API, DELIVERER, ENV, ENVIRONMENTS, FRIGADE_PRIVATE, JOURNAL, LIMITS, REQUEST_ID, SCENARIOS, SCHEMAS, SETTINGS
+from mockserver.limits import Limits, parse_rate
+from mockserver import recording, traffic
 from mockserver.schemas import Schemas
 from mockserver.settings import Settings
 from mockserver.userflow import handlers as userflow
-from mockserver.webhooks import Deliverer, RetryPolicy, frigade_signer, userflow_signer
+from mockserver.webhooks import Deliverer, RetryPolicy
 from mockserver.wire import respond
 
 log = logging.getLogger("mockserver")
@@ -46,10 +50,15 @@ def userflow_error(error: ApiError, request_id: str) -> web.Response:
     return respond(body, status=error.status, headers=error.headers)
 
 
+FRIGADE_MAU_CAP = "Your account has used its maximum allowed MAUs. Contact Frigade support to upgrade."
+
+
 def frigade_error(error: ApiError, request_id: str) -> web.Response:
-    """NestJS's default body; per-field problems as a list in `message`."""
-    if error.status >= 500:
-        return respond({"statusCode": error.status, "message": "Internal server error"}, status=error.status, headers=error.headers)
+    """NestJS's default body; per-field problems as a list in `message`. A 429 is Frigade's MAU cap."""
+    if error.status == 500:
+        return respond({"statusCode": 500, "message": "Internal server error"}, status=500, headers=error.headers)
+    if error.status == 429:
+        return respond({"statusCode": 429, "message": FRIGADE_MAU_CAP}, status=429, headers=error.headers)
     body = {"statusCode": error.status, "message": error.details or error.message, "error": HTTPStatus(error.status).phrase}
     return respond(body, status=error.status, headers=error.headers)
 
@@ -91,8 +100,6 @@ def _gate_frigade(request: web.Request) -> None:
 
 GATES = {"userflow": _gate_userflow, "frigade": _gate_frigade, "control": lambda request: None}
 RENDERERS = {"userflow": userflow_error, "frigade": frigade_error, "control": userflow_error}
-SIGNERS = {"userflow": lambda item: userflow_signer(item["secret"]),
-           "frigade": lambda item: frigade_signer(item["secret"], item["notification"]["data"])}
 
 
 def _translate(exc: web.HTTPException, request: web.Request) -> ApiError:
@@ -105,40 +112,55 @@ def _translate(exc: web.HTTPException, request: web.Request) -> ApiError:
     return error
 
 
-async def _journal_entry(request: web.Request, response: web.StreamResponse, started: float) -> dict:
+async def _journal_entry(request: web.Request, response: web.StreamResponse | None, started: float, fault: str | None) -> dict:
     try:
         body = await request.read()
     except web.HTTPException:  # too large to keep
         body = None
     env = request.get(ENV)
+    answered = {"status": None, "headers": {}, "body": None} if response is None else {
+        "status": response.status, "headers": dict(response.headers), "body": getattr(response, "body", None)}
     return {
         "time": format_datetime(datetime.now(timezone.utc)), "env": env.key if env else None, "api": request[API],
-        "method": request.method, "path": request.path, "query": request.query_string,
-        "request_id": response.headers.get(REQUEST_ID_HEADER),
-        "request": {"headers": dict(request.headers), "body": body},
-        "response": {"status": response.status, "headers": dict(response.headers), "body": getattr(response, "body", None)},
+        "method": request.method, "path": request.path, "query": request.query_string, "request_id": request[REQUEST_ID],
+        "request": {"headers": dict(request.headers), "body": body}, "response": answered, "fault": fault,
         "duration_ms": round((time.perf_counter() - started) * 1000, 3),
     }
 
 
-def _send_webhooks(request: web.Request) -> None:
-    """Hand the notifications the request caused to the deliverer; they go out after the response."""
-    env = request.get(ENV)
-    if env is None:
-        return
-    for api, store in (("userflow", env.userflow), ("frigade", env.frigade)):
-        for item in store.take_outbox():
-            request.app[DELIVERER].submit(env.key, api, item, SIGNERS[api](item))
+async def _answer(request: web.Request, handler) -> web.StreamResponse:
+    """An API request past its gate: concurrency and rate limits, latency, scenarios, then the handler."""
+    traffic.check_concurrency(request)
+    limits = request.app[LIMITS]
+    limits.in_flight += 1
+    try:
+        rate_headers = traffic.take_rate_limit(request)
+        response, spec = await traffic.before_handler(request)
+        if response is None:
+            response = await handler(request)
+            if spec:  # a scripted status or headers on the mock's own answer
+                response.set_status(spec.get("status", response.status))
+                response.headers.update(spec.get("headers", {}))
+        response.headers.update(rate_headers)
+        return response
+    finally:
+        limits.in_flight -= 1
 
 
 @web.middleware
 async def pipeline(request: web.Request, handler) -> web.StreamResponse:
     started = time.perf_counter()
-    request_id = "req_" + uuid.uuid4().hex[:20]
+    request_id = request[REQUEST_ID] = "req_" + uuid.uuid4().hex[:20]
     api = request[API] = api_of(request.path)
     try:
         GATES[api](request)
-        response = await handler(request)
+        response = await handler(request) if api == "control" else await _answer(request, handler)
+    except traffic.Fault as fault:
+        request.app[JOURNAL].record(await _journal_entry(request, None, started, fault.kind))
+        await traffic.perform_fault(request, fault)
+        raise asyncio.CancelledError() from None  # nothing more is written to this connection
+    except traffic.Scripted as scripted:
+        response = RENDERERS[api](scripted.error, request_id)
     except ApiError as exc:
         response = RENDERERS[api](exc, request_id)
     except web.HTTPException as exc:
@@ -148,8 +170,9 @@ async def pipeline(request: web.Request, handler) -> web.StreamResponse:
         response = RENDERERS[api](InternalError("Something went wrong on the mock's end; the server log has the details"), request_id)
     response.headers[REQUEST_ID_HEADER] = request_id
     if api != "control":
-        _send_webhooks(request)
-        request.app[JOURNAL].record(await _journal_entry(request, response, started))
+        if ENV in request:
+            traffic.send_outboxes(request.app, request[ENV])
+        request.app[JOURNAL].record(await _journal_entry(request, response, started, None))
     return response
 
 
@@ -160,6 +183,13 @@ async def _deliverer_context(app: web.Application):
     await deliverer.close(app[SETTINGS].webhook_shutdown_grace)
 
 
+async def _record_context(app: web.Application):
+    """--record FILE: the journal is written as a scenario when the server stops."""
+    yield
+    if app[SETTINGS].record:
+        recording.write(app[SETTINGS].record, recording.scenario_from_journal(app[JOURNAL].query()))
+
+
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[pipeline], client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
@@ -168,7 +198,10 @@ def create_app(settings: Settings) -> web.Application:
     app[JOURNAL] = Journal(settings.journal_size)
     app[DELIVERER] = Deliverer(RetryPolicy(settings.webhook_retry_delay, settings.webhook_retry_factor,
                                            settings.webhook_max_attempts, settings.webhook_timeout), settings.webhook_log_size)
+    app[SCENARIOS] = recording.load_scenarios(settings.scenarios, schemas)
+    app[LIMITS] = Limits(parse_rate(settings.rate_limit) if settings.rate_limit else None, settings.concurrency_limit)
     app.cleanup_ctx.append(_deliverer_context)
+    app.cleanup_ctx.append(_record_context)
     app.add_routes(control.routes())
     app.add_routes(userflow.routes())
     app.add_routes(frigade.routes())

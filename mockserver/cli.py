@@ -12,7 +12,7 @@ from pathlib import Path
 from aiohttp import web
 
 from mockserver import __version__
-from mockserver.fixtures import FixtureError
+from mockserver.documents import DocumentError
 from mockserver.settings import Settings, settings_from
 
 DEFAULTS = Settings()
@@ -99,8 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings.log_format)
     try:
         asyncio.run(serve(settings))
-    except FixtureError as exc:
-        print(f"mockserver: error: fixtures: {exc}", file=sys.stderr)
+    except DocumentError as exc:
+        print(f"mockserver: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
         print(f"mockserver: error: cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}", file=sys.stderr)

@@ -1,4 +1,5 @@
 """Typed API errors. Handlers and stores raise them; one middleware renders them per API."""
+from http import HTTPStatus
 
 
 class ApiError(Exception):
@@ -48,5 +49,25 @@ class UnsupportedMediaType(ApiError):
     status, code = 415, "unsupported_media_type"
 
 
+class RateLimited(ApiError):
+    status, code = 429, "rate_limited"
+
+
 class InternalError(ApiError):
     status, code = 500, "internal_error"
+
+
+class ServiceUnavailable(ApiError):
+    status, code = 503, "service_unavailable"
+
+
+CODES = {cls.status: cls.code for cls in (InvalidRequest, InvalidApiKey, Forbidden, NotFound, MethodNotAllowed, NotAcceptable,
+                                          RequestTooLarge, UnsupportedMediaType, RateLimited, InternalError, ServiceUnavailable)}
+
+
+def error_for_status(status: int, message: str, headers: dict[str, str] | None = None) -> ApiError:
+    """An error of any status, with the code the API uses for it (e.g. a scripted 503)."""
+    error = ApiError(message, headers)
+    error.status = status
+    error.code = CODES.get(status) or HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
+    return error

@@ -1,25 +1,12 @@
 """Fixture files: YAML or JSON, one file or a folder of them, checked against schemas/fixtures.json."""
 from __future__ import annotations
 
-import json
 from importlib.resources import files
 from pathlib import Path
 
-import yaml
+from mockserver.documents import DocumentError, check
 
 BUILTIN = "default.yaml"
-
-
-class FixtureError(Exception):
-    """A fixture file that cannot be used; the message names the file."""
-
-
-def _read(name: str, text: str) -> dict:
-    try:
-        doc = json.loads(text) if name.endswith(".json") else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as exc:
-        raise FixtureError(f"{name}: not valid {'JSON' if name.endswith('.json') else 'YAML'}: {exc}") from None
-    return doc if doc is not None else {}
 
 
 def load(path: Path | None, schemas) -> dict:
@@ -32,14 +19,14 @@ def load(path: Path | None, schemas) -> dict:
     elif path.is_file():
         sources = [(str(path), path.read_text(encoding="utf-8"))]
     else:
-        raise FixtureError(f"{path}: no such fixture file or folder")
+        raise DocumentError(f"{path}: no such fixture file or folder")
     merged: dict = {"generate": {}, "users": [], "groups": [], "events": [], "segments": [],
                     "frigade": {"generate": {}, "flows": [], "webhooks": []}}
     for name, text in sources:
-        doc = _read(name, text)
-        problems = schemas.errors("fixtures.json", doc)
+        doc, problems = check(name, text, schemas)
         if problems:
-            raise FixtureError(f"{name}: " + "; ".join(problems))
+            raise DocumentError("\n".join(problems))
+        doc = doc or {}
         merged["generate"].update(doc.get("generate", {}))
         for key in ("users", "groups", "events", "segments"):
             merged[key].extend(doc.get(key, []))

@@ -3,6 +3,8 @@ from aiohttp import web
 
 from mockserver.environments import Environment, Environments
 from mockserver.journal import Journal
+from mockserver.limits import Limits
+from mockserver.scenarios import Scenarios
 from mockserver.schemas import Schemas
 from mockserver.settings import Settings
 from mockserver.webhooks import Deliverer
@@ -12,6 +14,9 @@ SCHEMAS = web.AppKey("schemas", Schemas)
 ENVIRONMENTS = web.AppKey("environments", Environments)
 JOURNAL = web.AppKey("journal", Journal)
 DELIVERER = web.AppKey("deliverer", Deliverer)
+SCENARIOS = web.AppKey("scenarios", Scenarios)
+LIMITS = web.AppKey("limits", Limits)
 ENV = web.RequestKey("env", Environment)  # the environment of the request's API key
 API = web.RequestKey("api", str)  # "userflow", "frigade" or "control"
 FRIGADE_PRIVATE = web.RequestKey("frigade_private", bool)
+REQUEST_ID = web.RequestKey("request_id", str)

@@ -97,11 +97,19 @@ class Schemas:
 
     @staticmethod
     def _describe_all(validator, instance, root: str) -> list[str]:
+        return [text for _, text in Schemas._located(validator, instance, root)]
+
+    @staticmethod
+    def _located(validator, instance, root: str = "") -> list[tuple[list, str]]:
         found = sorted(validator.iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path])
-        return [describe(e, root) for e in found]
+        return [(list(e.absolute_path), describe(e, root)) for e in found]
 
     def errors(self, name: str, instance, root: str = "") -> list[str]:
         return self._describe_all(self._validators[name], instance, root)
+
+    def located_errors(self, name: str, instance) -> list[tuple[list, str]]:
+        """Each problem with the path of the value it is about (for pointing at a line of a file)."""
+        return self._located(self._validators[name], instance)
 
     def validate(self, name: str, instance, root: str = "") -> None:
         """Check a request body (or parameter); raise InvalidRequest naming each failing field and rule."""

@@ -25,6 +25,11 @@ class Settings:
     webhook_timeout: float = 5.0
     webhook_log_size: int = 1000
     webhook_shutdown_grace: float = 5.0
+    scenarios: tuple[Path, ...] = ()
+    record: Path | None = None
+    rate_limit: str | None = None  # N/SECONDS, per environment
+    latency_ms: int = 0
+    concurrency_limit: int = 0  # 0: no limit
 
 
 def _parse(name: str, raw: str):
@@ -41,6 +46,10 @@ def _parse(name: str, raw: str):
         return tuple(part for part in raw.split(",") if part)
     if kind == "Path | None":
         return Path(raw) if raw else None
+    if kind == "tuple[Path, ...]":
+        return tuple(Path(part) for part in raw.split(",") if part)
+    if kind == "str | None":
+        return raw or None
     return raw
 
 
@@ -49,12 +58,13 @@ def settings_from(options: dict, environ: dict[str, str] | None = None) -> Setti
     environ = os.environ if environ is None else environ
     values = {}
     for f in fields(Settings):
-        env_name = ENV_PREFIX + ("API_KEY" if f.name == "api_keys" else f.name.upper())
+        env_name = ENV_PREFIX + {"api_keys": "API_KEY", "scenarios": "SCENARIO", "latency_ms": "LATENCY"}.get(f.name, f.name.upper())
         given = options.get(f.name)
         if given is not None and given is not False and given != [] and given != ():
             values[f.name] = given
         elif env_name in environ:
             values[f.name] = _parse(f.name, environ[env_name])
-    if "api_keys" in values:
-        values["api_keys"] = tuple(values["api_keys"])
+    for name in ("api_keys", "scenarios"):
+        if name in values:
+            values[name] = tuple(values[name])
     return Settings(**values)

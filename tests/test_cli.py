@@ -76,7 +76,7 @@ def test_json_logs_on_stderr():
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--fixtures", "/no/such/file.yaml"], "fixtures: /no/such/file.yaml: no such fixture file or folder"),
+    (["--fixtures", "/no/such/file.yaml"], "mockserver: error: /no/such/file.yaml: no such fixture file or folder"),
     (["--log-format", "xml"], "invalid choice"),
 ])
 def test_bad_options_exit_2_with_a_message(args, message):

@@ -7,7 +7,8 @@ from collections import Counter
 
 import pytest
 
-from mockserver.fixtures import FixtureError, load
+from mockserver.documents import DocumentError
+from mockserver.fixtures import load
 from mockserver.schemas import Schemas
 from mockserver.userflow import seed
 from mockserver.userflow.store import RELATIONS
@@ -95,11 +96,11 @@ def test_segments_in_the_default_data_match_users(store):
 def test_fixture_errors_name_the_file(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("users:\n  - attributes: {a: 1}\n")
-    with pytest.raises(FixtureError, match=r"bad.yaml: users\[0\].id: is required"):
+    with pytest.raises(DocumentError, match=r"bad.yaml:2: users\[0\].id: is required"):
         load(bad, Schemas())
     broken = tmp_path / "broken.json"
     broken.write_text("{")
-    with pytest.raises(FixtureError, match="broken.json: not valid JSON"):
+    with pytest.raises(DocumentError, match="broken.json:1: not valid JSON"):
         load(broken, Schemas())
 
 

@@ -209,7 +209,7 @@ class FrigadeStore:
         else:  # NOT_STARTED_FLOW: restart
             state.update(started=False, completed=False, skipped=False, visible=True, currentStepIndex=0, steps={})
         if action in WEBHOOK_EVENTS:
-            self._emit(WEBHOOK_EVENTS[action], flow, user_id, {**response, "groupId": group_id or None})
+            self.emit(WEBHOOK_EVENTS[action], flow, user_id, {**response, "groupId": group_id or None})
 
     @staticmethod
     def _act_on_step(state: dict, steps: list[str], step_id: str, action: str, at: str) -> None:
@@ -272,7 +272,9 @@ class FrigadeStore:
     def delete_webhook(self, webhook_id: str) -> bool:
         return self.webhooks.pop(webhook_id, None) is not None
 
-    def _emit(self, event_type: str, flow: dict, user_id: str, data: dict) -> None:
+    def emit(self, event_type: str, flow: dict, user_id: str, data: dict) -> None:
+        """Queue a webhook payload for every subscription to `event_type`."""
+        self.upsert_user(user_id)
         payload = {"type": event_type, "time": self.now(), "user": {"id": user_id, **self.users[user_id]["properties"]},
                    "flow": {"id": flow["id"], "name": flow["name"]}, "data": data}
         for hook in self.webhooks.values():

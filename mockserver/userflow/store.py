@@ -334,12 +334,11 @@ class UserflowStore:
     def list_subscriptions(self, page: Page):
         return self.subscriptions.page(page)
 
-    def _emit(self, topic: str, obj: dict, changed: dict | None = None) -> None:
+    def emit(self, topic: str, obj: dict, previous: dict | None = None, updated: dict | None = None) -> None:
         """Queue a webhook_notification for every enabled subscription whose topics match."""
         data = {"object": copy.deepcopy(obj)}
-        if changed is not None:
-            data["previous_attributes"] = {k: None if before is MISSING else before for k, (before, _) in changed.items()}
-            data["updated_attributes"] = {k: None if after is MISSING else after for k, (_, after) in changed.items()}
+        if previous is not None or updated is not None:
+            data["previous_attributes"], data["updated_attributes"] = previous or {}, updated or {}
         for sub in self.subscriptions.values():
             if sub["disabled"] or not any(matches_topic(t, topic) for t in sub["topics"]):
                 continue
@@ -347,6 +346,13 @@ class UserflowStore:
                             "created_at": self.now(), "data": data, "topic": topic}
             self.outbox.append({"id": notification["id"], "subscription_id": sub["id"], "url": sub["url"], "secret": self.secrets[sub["id"]],
                                 "topic": topic, "notification": notification})
+
+    def find(self, ref: str) -> dict:
+        """The object at an API path such as /users/<id> (a scenario's webhook `ref`)."""
+        _, collection, object_id = ref.split("/", 2)
+        getter = {"users": self.get_user, "groups": self.get_group, "content": self.get_content,
+                  "content_versions": self.get_content_version, "content_sessions": self.get_content_session}[collection]
+        return getter(object_id)
 
     def take_outbox(self) -> list[dict]:
         out, self.outbox = self.outbox, []
@@ -377,9 +383,12 @@ class UserflowStore:
         changed = update.commit(obj["attributes"], self.definitions)
         self._save(obj)
         if kind == "event":
-            self._emit(f"event.tracked.{obj['name']}", obj)
-        elif kind in ("user", "group") and (created or changed):
-            self._emit(f"{kind}.created", obj) if created else self._emit(f"{kind}.updated", obj, changed)
+            self.emit(f"event.tracked.{obj['name']}", obj)
+        elif kind in ("user", "group") and created:
+            self.emit(f"{kind}.created", obj)
+        elif kind in ("user", "group") and changed:
+            self.emit(f"{kind}.updated", obj, {k: None if before is MISSING else before for k, (before, _) in changed.items()},
+                      {k: None if after is MISSING else after for k, (_, after) in changed.items()})
 
     def _save(self, obj: dict) -> None:
         """Store a new or changed object and keep every index in step."""
