@@ -171,7 +171,7 @@ async def pipeline(request: web.Request, handler) -> web.StreamResponse:
     response.headers[REQUEST_ID_HEADER] = request_id
     if api != "control":
         if ENV in request:
-            traffic.send_outboxes(request.app, request[ENV])
+            traffic.after_response(request)
         request.app[JOURNAL].record(await _journal_entry(request, response, started, None))
     return response
 

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from mockserver import __version__
 from mockserver.documents import DocumentError
+from mockserver.limits import parse_rate
 from mockserver.settings import Settings, settings_from
 
 DEFAULTS = Settings()
@@ -53,6 +54,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-format", choices=("text", "json"), help="log line format on stderr (default text)")
     serve.add_argument("--journal-size", type=int, metavar="N",
                        help=f"requests kept in the journal; the oldest are dropped first (default {DEFAULTS.journal_size})")
+    script = serve.add_argument_group("scenarios, recording and traffic shaping")
+    script.add_argument("--scenario", dest="scenarios", action="append", default=[], type=Path, metavar="FILE",
+                        help="load a scenario file (YAML or JSON) at start-up (repeatable)")
+    script.add_argument("--record", type=Path, metavar="FILE",
+                        help="on shutdown, write the journal as a scenario file (JSON if FILE ends in .json, else YAML)")
+    script.add_argument("--rate-limit", metavar="N/SECONDS",
+                        help="allow N requests per SECONDS per environment, then 429 with Retry-After (e.g. 100/60)")
+    script.add_argument("--latency", dest="latency_ms", type=int, metavar="MS", help="add MS milliseconds to every API response")
+    script.add_argument("--concurrency-limit", type=int, metavar="N",
+                        help="answer 503 when N API requests are already in flight (default: no limit)")
     hooks = serve.add_argument_group("webhook delivery (fast defaults suited to tests)")
     hooks.add_argument("--webhook-retry-delay", type=float, metavar="SECONDS",
                        help=f"wait before the first retry (default {DEFAULTS.webhook_retry_delay})")
@@ -66,6 +77,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"delivery attempts kept in /__mock/webhooks (default {DEFAULTS.webhook_log_size})")
     hooks.add_argument("--webhook-shutdown-grace", type=float, metavar="SECONDS",
                        help=f"on shutdown, time pending deliveries get to finish (default {DEFAULTS.webhook_shutdown_grace})")
+    verify = commands.add_parser("verify", help="check a running server's scenarios; exit 1 with a readable diff if any is unmet",
+                                 description="Ask a running mockserver whether every scenario's expectations were met.")
+    verify.add_argument("--url", required=True, help="the server, e.g. http://127.0.0.1:8080")
+    verify.add_argument("--scenario", metavar="NAME", help="verify only this scenario (default: every loaded scenario)")
+    lint = commands.add_parser("lint", help="check scenario and fixture files against their schemas",
+                               description="Check scenario and fixture files (a file with `steps` is a scenario); "
+                                           "each problem is printed as file:line: field: message (rule); exit 1 on any.")
+    lint.add_argument("files", nargs="+", type=Path, metavar="FILE", help="files, or folders of *.yaml, *.yml and *.json files")
     return parser
 
 
@@ -89,10 +108,60 @@ async def serve(settings: Settings) -> None:
     await runner.cleanup()
 
 
+def run_lint(paths: list[Path]) -> int:
+    from mockserver.documents import check
+    from mockserver.schemas import Schemas
+
+    schemas, failed = Schemas(), False
+    files = [f for p in paths for f in (sorted(q for q in p.iterdir() if q.suffix in (".yaml", ".yml", ".json")) if p.is_dir() else [p])]
+    for path in files:
+        try:
+            _, problems = check(str(path), path.read_text(encoding="utf-8"), schemas)
+        except OSError as exc:
+            problems = [f"{path}: cannot read: {exc.strerror}"]
+        except DocumentError as exc:
+            problems = str(exc).splitlines()
+        failed = failed or bool(problems)
+        print("\n".join(problems) if problems else f"{path}: ok")
+    return 1 if failed else 0
+
+
+def run_verify(url: str, name: str | None) -> int:
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    def call(method: str, path: str):
+        request = urllib.request.Request(url.rstrip("/") + path, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as resp:
+                return resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as err:
+            return err.code, json.loads(err.read() or b"{}")
+
+    try:
+        names = [name] if name else [s["name"] for s in call("GET", "/__mock/scenarios")[1]["scenarios"]]
+        results = [call("POST", f"/__mock/scenarios/{urllib.parse.quote(n, safe='')}/verify") for n in names]
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        print(f"mockserver verify: cannot ask {url}: {exc}", file=sys.stderr)
+        return 2
+    if not names:
+        print("no scenarios are loaded")
+    for status, body in results:
+        print(body.get("report") or body.get("error", {}).get("message", body))
+    return 0 if all(status == 200 for status, _ in results) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "lint":
+        return run_lint(args.files)
+    if args.command == "verify":
+        return run_verify(args.url, args.scenario)
     try:
         settings = settings_from(vars(args))
+        if settings.rate_limit:
+            parse_rate(settings.rate_limit)
     except ValueError as exc:
         print(f"mockserver: error: {exc}", file=sys.stderr)
         return 2

@@ -3,8 +3,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from mockserver.errors import InvalidRequest
-from mockserver.keys import DELIVERER, ENVIRONMENTS, JOURNAL, SCHEMAS
+from mockserver import recording, traffic
+from mockserver.documents import DocumentError, load_scenario
+from mockserver.errors import InvalidRequest, NotFound
+from mockserver.keys import DELIVERER, ENVIRONMENTS, JOURNAL, SCENARIOS, SCHEMAS
+from mockserver.scenarios import RequestView, Scenario
 from mockserver.wire import read_json, respond
 
 
@@ -23,9 +26,14 @@ async def reset(request: web.Request) -> web.Response:
 
 
 async def list_requests(request: web.Request) -> web.Response:
+    """The journal; with ?format=scenario, written as a scenario that expects the same calls again."""
     q = request.query
     journal = request.app[JOURNAL]
     entries = journal.query(env=q.get("env"), method=q.get("method"), path=q.get("path"))
+    if q.get("format") == "scenario":
+        return respond(recording.scenario_from_journal(entries, q.get("name", "recorded")))
+    if q.get("format") not in (None, "journal"):
+        raise InvalidRequest(f"format: must be journal or scenario, got {q.get('format')!r}")
     return respond({"requests": entries, "count": len(entries), "dropped": journal.dropped})
 
 
@@ -69,6 +77,49 @@ async def delete_frigade_webhook(request: web.Request) -> web.Response:
     return respond({"id": request.match_info["id"], "deleted": frigade.delete_webhook(request.match_info["id"])})
 
 
+def _scenario(request: web.Request) -> Scenario:
+    scenario = request.app[SCENARIOS].get(request.match_info["name"])
+    if scenario is None:
+        raise NotFound(f"No scenario named {request.match_info['name']!r}")
+    return scenario
+
+
+async def load_scenario_handler(request: web.Request) -> web.Response:
+    """A scenario as YAML or JSON; one with the same name is replaced. Webhook steps at its start fire now."""
+    text = (await request.read()).decode("utf-8", "replace")
+    name = "request body" + (".json" if request.content_type == "application/json" else "")
+    try:
+        scenario = load_scenario(name, text, request.app[SCHEMAS], "api")
+    except DocumentError as exc:
+        raise InvalidRequest(f"Invalid scenario: {exc}", details=str(exc).splitlines()) from None
+    request.app[SCENARIOS].add(scenario)
+    if scenario.env:
+        traffic.fire_webhook_steps(request.app, request.app[ENVIRONMENTS].get(scenario.env),
+                                   [(scenario, step) for step in scenario.ready_webhooks()])
+    return respond(scenario.progress(), status=201)
+
+
+async def list_scenarios(request: web.Request) -> web.Response:
+    return respond({"scenarios": [s.progress() for s in request.app[SCENARIOS].by_name.values()]})
+
+
+async def get_scenario(request: web.Request) -> web.Response:
+    return respond(_scenario(request).progress())
+
+
+async def delete_scenario(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    return respond({"name": name, "deleted": request.app[SCENARIOS].remove(name)})
+
+
+async def verify_scenario(request: web.Request) -> web.Response:
+    """200 when every step was consumed (and nothing came out of order), else 409 with a readable report."""
+    scenario = _scenario(request)
+    received = [RequestView.from_journal(e) for e in request.app[JOURNAL].query(env=scenario.env)]
+    body = {"name": scenario.name, "met": scenario.met, "report": scenario.report(received), "progress": scenario.progress()}
+    return respond(body, status=200 if scenario.met else 409)
+
+
 def routes() -> list[web.RouteDef]:
     return [
         web.get("/__mock/health", health),
@@ -79,4 +130,9 @@ def routes() -> list[web.RouteDef]:
         web.post("/__mock/frigade/webhooks", add_frigade_webhook),
         web.get("/__mock/frigade/webhooks", list_frigade_webhooks),
         web.delete("/__mock/frigade/webhooks/{id}", delete_frigade_webhook),
+        web.post("/__mock/scenarios", load_scenario_handler),
+        web.get("/__mock/scenarios", list_scenarios),
+        web.get("/__mock/scenarios/{name}", get_scenario),
+        web.delete("/__mock/scenarios/{name}", delete_scenario),
+        web.post("/__mock/scenarios/{name}/verify", verify_scenario),
     ]

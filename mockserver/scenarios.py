@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from urllib.parse import parse_qsl
 
 from mockserver.environments import FRIGADE_KEY
 
@@ -26,6 +27,14 @@ class RequestView:
     headers: dict[str, str]  # lower-case names
     body: object
     request_id: str = ""
+
+    @classmethod
+    def from_journal(cls, entry: dict) -> RequestView:
+        query: dict[str, list[str]] = {}
+        for key, value in parse_qsl(entry["query"], keep_blank_values=True):
+            query.setdefault(key, []).append(value)
+        return cls(entry["method"], entry["path"], query, {k.lower(): v for k, v in entry["request"]["headers"].items()},
+                   entry["request"]["body"], entry["request_id"])
 
 
 def _compile_path(pattern: str) -> re.Pattern:

@@ -9,7 +9,7 @@ import struct
 from aiohttp import web
 
 from mockserver.errors import ApiError, RateLimited, ServiceUnavailable, error_for_status
-from mockserver.keys import DELIVERER, ENV, LIMITS, REQUEST_ID, SCENARIOS, SETTINGS
+from mockserver.keys import DELIVERER, DUE_WEBHOOKS, ENV, LIMITS, REQUEST_ID, SCENARIOS, SETTINGS
 from mockserver.scenarios import RequestView, Scenario, Step
 from mockserver.webhooks import frigade_signer, userflow_signer
 from mockserver.wire import respond
@@ -65,6 +65,11 @@ def take_rate_limit(request: web.Request) -> dict[str, str]:
     return headers
 
 
+def after_response(request: web.Request) -> None:
+    """Webhook steps the request made due, then every notification it caused, go to the deliverer."""
+    fire_webhook_steps(request.app, request[ENV], request.get(DUE_WEBHOOKS, []))
+
+
 def fire_webhook_steps(app: web.Application, env, due: list[tuple[Scenario, Step]]) -> None:
     """Emit the webhook steps that are due, in the environment given; a step that cannot be emitted keeps its error."""
     for scenario, step in due:
@@ -90,7 +95,7 @@ async def before_handler(request: web.Request) -> tuple[web.StreamResponse | Non
     if not scenarios.by_name:
         return None, None
     spec, due = scenarios.offer(request[ENV].key, await _view(request))
-    fire_webhook_steps(app, request[ENV], due)
+    request[DUE_WEBHOOKS] = due  # sent once the request has been answered, so they see what it changed
     if spec is None:
         return None, None
     if spec.get("delay_ms") and spec.get("fault") != "timeout":

@@ -8,6 +8,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+import yaml
 
 from conftest import SMALL, assert_valid
 
@@ -88,3 +89,70 @@ def test_help_lists_every_option():
     out = subprocess.run(["mockserver", "serve", "--help"], capture_output=True, text=True, check=True).stdout
     for flag in ("--host", "--port", "--seed", "--fixtures", "--api-key", "--strict", "--log-format", "--journal-size", "MOCKSERVER_"):
         assert flag in out
+
+
+def run(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "mockserver", *args], capture_output=True, text=True, timeout=60, **kw)
+
+
+def test_lint_good_and_bad_files(tmp_path):
+    good = run("lint", "fixtures/default.yaml", "fixtures/scenarios", str(SMALL), cwd=str(SMALL.parent.parent.parent))
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "fixtures/scenarios/flaky-network.yaml: ok" in good.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad scenario\norder: sometimes\nsteps:\n  - request: {method: GET, path: users}\n    times: 0\n")
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"users": [\n  {"id": 1}\n]}\n')
+    result = run("lint", str(bad), str(broken))
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert f"{bad}:1: name: must be 1-100 letters, digits, '_', '.' or '-' (it is used in URLs) (got 'bad scenario') (rule: pattern)" in lines
+    assert f"{bad}:2: order: must be strict or any (got 'sometimes') (rule: enum)" in lines
+    assert f"{bad}:4: steps[0].request.path: must start with / ({{name}} matches one path segment) (got 'users') (rule: pattern)" in lines
+    assert f"{bad}:5: steps[0].times: 0 is less than the minimum of 1 (rule: minimum)" in lines
+    assert f"{broken}:2: users[0].id: 1 is not of type 'string' (rule: type)" in lines
+
+
+def test_record_then_replay_then_verify(tmp_path):
+    recorded = tmp_path / "session.yaml"
+    proc, base = start("--port", "0", "--fixtures", str(SMALL), "--record", str(recorded))
+    call(f"{base}/users", "POST", {"id": "rec-user", "attributes": {"plan": "pro"}})
+    call(f"{base}/users/rec-user")
+    stop(proc)
+    assert run("lint", str(recorded)).returncode == 0
+    assert [s["request"]["path"] for s in yaml.safe_load(recorded.read_text())["steps"]] == ["/users", "/users/rec-user"]
+
+    proc, base = start("--port", "0", "--fixtures", str(SMALL), "--scenario", str(recorded))
+    try:
+        call(f"{base}/users", "POST", {"id": "rec-user", "attributes": {"plan": "pro"}})
+        unmet = run("verify", "--url", base)
+        assert unmet.returncode == 1
+        assert "Scenario 'recorded' is not met:" in unmet.stdout and "step 2 (GET /users/rec-user): expected 1 more time" in unmet.stdout
+        call(f"{base}/users/rec-user")
+        met = run("verify", "--url", base, "--scenario", "recorded")
+        assert met.returncode == 0 and "every expectation was met" in met.stdout
+    finally:
+        stop(proc)
+
+
+def test_verify_unknown_scenario_and_unreachable_server():
+    proc, base = start("--port", "0", "--fixtures", str(SMALL))
+    try:
+        result = run("verify", "--url", base, "--scenario", "nope")
+        assert result.returncode == 1 and "No scenario named 'nope'" in result.stdout
+    finally:
+        stop(proc)
+    result = run("verify", "--url", base)
+    assert result.returncode == 2 and "cannot ask" in result.stderr
+
+
+def test_a_bad_scenario_file_stops_start_up(tmp_path):
+    bad = tmp_path / "s.yaml"
+    bad.write_text("name: s\nsteps:\n  - request: {path: /users}\n    response: {status: 700}\n")
+    result = run("serve", "--port", "0", "--scenario", str(bad))
+    assert result.returncode == 2 and f"{bad}:4: steps[0].response.status: 700 is greater than the maximum of 599" in result.stderr
+
+
+def test_bad_rate_limit_option():
+    result = run("serve", "--port", "0", "--rate-limit", "lots")
+    assert result.returncode == 2 and "expected N/SECONDS" in result.stderr
