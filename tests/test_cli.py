@@ -87,7 +87,9 @@ def test_bad_options_exit_2_with_a_message(args, message):
 
 def test_help_lists_every_option():
     out = subprocess.run(["mockserver", "serve", "--help"], capture_output=True, text=True, check=True).stdout
-    for flag in ("--host", "--port", "--seed", "--fixtures", "--api-key", "--strict", "--log-format", "--journal-size", "MOCKSERVER_"):
+    for flag in ("--host", "--port", "--seed", "--fixtures", "--api-key", "--strict", "--log-format", "--journal-size", "MOCKSERVER_",
+                 "--scenario", "--record", "--rate-limit", "--latency", "--concurrency-limit", "--webhook-retry-delay",
+                 "--webhook-retry-factor", "--webhook-max-attempts", "--webhook-timeout", "--webhook-log-size", "--webhook-shutdown-grace"):
         assert flag in out
 
 
