@@ -1,11 +1,14 @@
 """Shared fixtures. Every response any test receives is validated against schemas/ by `Api`."""
 from __future__ import annotations
 
+import asyncio
 import itertools
+import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 from multidict import CIMultiDictProxy
 
 from mockserver.app import create_app
@@ -88,3 +91,33 @@ async def api(make_api) -> Api:
 async def seeded(make_api) -> Api:
     """The built-in data set."""
     return await make_api(fixtures=None)
+
+
+class Receiver:
+    def __init__(self):
+        self.received: list[tuple[dict, bytes]] = []
+        self.failures = 0  # answer 500 to this many requests first
+        self.hold: asyncio.Event | None = None  # when set, requests wait for it
+
+    async def handle(self, request: web.Request) -> web.Response:
+        raw = await request.read()
+        if self.hold is not None:
+            await self.hold.wait()
+        self.received.append((dict(request.headers), raw))
+        if self.failures:
+            self.failures -= 1
+            return web.Response(status=500)
+        return web.Response(text="ok")
+
+    def bodies(self):
+        return [json.loads(raw) for _, raw in self.received]
+
+
+@pytest.fixture
+async def receiver(aiohttp_server):
+    r = Receiver()
+    app = web.Application()
+    app.router.add_post("/hooks", r.handle)
+    server = await aiohttp_server(app)
+    r.url = str(server.make_url("/hooks"))
+    return r

@@ -8,20 +8,9 @@ import pytest
 import yaml
 
 from mockserver.scenarios import RequestView, Step
-from test_webhooks import Receiver, settle, verify_signature  # noqa: F401  (receiver fixture below)
-from aiohttp import web
+from test_webhooks import settle, verify_signature
 
 EXAMPLES = Path(__file__).parent.parent / "fixtures" / "scenarios"
-
-
-@pytest.fixture
-async def receiver(aiohttp_server):
-    r = Receiver()
-    app = web.Application()
-    app.router.add_post("/hooks", r.handle)
-    server = await aiohttp_server(app)
-    r.url = str(server.make_url("/hooks"))
-    return r
 
 
 async def load(api, doc, status=201):

@@ -6,7 +6,6 @@ import json
 import time
 
 import pytest
-from aiohttp import web
 
 from conftest import assert_valid
 from mockserver.keys import DELIVERER
@@ -19,36 +18,6 @@ def verify_signature(raw: bytes, header: str, secret: str) -> None:
     assert int(time.time()) - int(t) <= 300
     signed_payload = t + "." + raw.decode("utf-8")
     assert signature == hmac.new(secret.encode("utf-8"), signed_payload.encode("utf-8"), hashlib.sha256).hexdigest()
-
-
-class Receiver:
-    def __init__(self):
-        self.received: list[tuple[dict, bytes]] = []
-        self.failures = 0  # answer 500 to this many requests first
-        self.hold: asyncio.Event | None = None  # when set, requests wait for it
-
-    async def handle(self, request: web.Request) -> web.Response:
-        raw = await request.read()
-        if self.hold is not None:
-            await self.hold.wait()
-        self.received.append((dict(request.headers), raw))
-        if self.failures:
-            self.failures -= 1
-            return web.Response(status=500)
-        return web.Response(text="ok")
-
-    def bodies(self):
-        return [json.loads(raw) for _, raw in self.received]
-
-
-@pytest.fixture
-async def receiver(aiohttp_server):
-    r = Receiver()
-    app = web.Application()
-    app.router.add_post("/hooks", r.handle)
-    server = await aiohttp_server(app)
-    r.url = str(server.make_url("/hooks"))
-    return r
 
 
 async def subscribe(api, receiver, topics, **extra):
