@@ -24,7 +24,7 @@ from mockserver.frigade import handlers as frigade
 from mockserver.journal import Journal
 from mockserver.keys import API, DELIVERER, ENV, ENVIRONMENTS, FRIGADE_PRIVATE, JOURNAL, LIMITS, REQUEST_ID, SCENARIOS, SCHEMAS, SETTINGS
 from mockserver.limits import Limits, parse_rate
-from mockserver import recording, traffic
+from mockserver import operations, recording, traffic
 from mockserver.schemas import Schemas
 from mockserver.settings import Settings
 from mockserver.userflow import handlers as userflow
@@ -203,6 +203,5 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_deliverer_context)
     app.cleanup_ctx.append(_record_context)
     app.add_routes(control.routes())
-    app.add_routes(userflow.routes())
-    app.add_routes(frigade.routes())
+    app.add_routes(operations.routes(userflow.OPERATIONS + frigade.OPERATIONS))
     return app

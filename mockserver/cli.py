@@ -77,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"delivery attempts kept in /__mock/webhooks (default {DEFAULTS.webhook_log_size})")
     hooks.add_argument("--webhook-shutdown-grace", type=float, metavar="SECONDS",
                        help=f"on shutdown, time pending deliveries get to finish (default {DEFAULTS.webhook_shutdown_grace})")
+    openapi = commands.add_parser("openapi", help="print the OpenAPI 3.1 document generated from schemas/",
+                                  description="Print the OpenAPI 3.1 document (JSON) generated from schemas/ and the operation tables.")
+    openapi.add_argument("--api", choices=("userflow", "frigade"), help="only this API (default: both)")
     verify = commands.add_parser("verify", help="check a running server's scenarios; exit 1 with a readable diff if any is unmet",
                                  description="Ask a running mockserver whether every scenario's expectations were met.")
     verify.add_argument("--url", required=True, help="the server, e.g. http://127.0.0.1:8080")
@@ -156,6 +159,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "lint":
         return run_lint(args.files)
+    if args.command == "openapi":
+        from mockserver.openapi import build
+        print(json.dumps(build(args.api), indent=2))
+        return 0
     if args.command == "verify":
         return run_verify(args.url, args.scenario)
     try:

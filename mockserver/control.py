@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from mockserver import recording, traffic
+from mockserver import openapi, recording, traffic
 from mockserver.documents import DocumentError, load_scenario
 from mockserver.errors import InvalidRequest, NotFound
 from mockserver.keys import DELIVERER, ENVIRONMENTS, JOURNAL, SCENARIOS, SCHEMAS
@@ -120,6 +120,13 @@ async def verify_scenario(request: web.Request) -> web.Response:
     return respond(body, status=200 if scenario.met else 409)
 
 
+async def openapi_document(request: web.Request) -> web.Response:
+    api = request.query.get("api")
+    if api not in (None, "userflow", "frigade"):
+        raise InvalidRequest(f"api: must be userflow or frigade, got {api!r}")
+    return respond(openapi.build(api))
+
+
 def routes() -> list[web.RouteDef]:
     return [
         web.get("/__mock/health", health),
@@ -135,4 +142,5 @@ def routes() -> list[web.RouteDef]:
         web.get("/__mock/scenarios/{name}", get_scenario),
         web.delete("/__mock/scenarios/{name}", delete_scenario),
         web.post("/__mock/scenarios/{name}/verify", verify_scenario),
+        web.get("/__mock/openapi.json", openapi_document),
     ]

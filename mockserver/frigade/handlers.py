@@ -6,6 +6,7 @@ from aiohttp import web
 from mockserver.errors import InvalidRequest
 from mockserver.frigade.store import FrigadeStore
 from mockserver.keys import ENV, FRIGADE_PRIVATE, SCHEMAS, SETTINGS
+from mockserver.operations import Operation, Param
 from mockserver.query import Query
 from mockserver.wire import read_json, respond
 
@@ -104,21 +105,34 @@ def _owner_handler(param: str, action: str):
     return handler
 
 
-def routes() -> list[web.RouteDef]:
-    return [
-        web.get("/v1/public/flows", list_flows),
-        web.get("/v1/public/flows/{flow}", get_flow),
-        web.get("/v1/flows", list_flows),
-        web.get("/v1/flows/{flow}", get_flow),
-        web.put("/v1/flows/{flow}", update_flow),
-        web.delete("/v1/flows/{flow}", delete_flow),
-        web.get("/v1/public/flowStates", get_flow_states),
-        web.post("/v1/public/flowStates", post_flow_state),
-        web.post("/v1/public/users", post_user),
-        web.post("/v1/public/groups", post_group),
-        web.post("/v1/public/sessions", post_session),
-        web.get("/v1/users", _owner_handler("userId", "get_user")),
-        web.delete("/v1/users", _owner_handler("userId", "delete_user")),
-        web.get("/v1/groups", _owner_handler("groupId", "get_group")),
-        web.delete("/v1/groups", _owner_handler("groupId", "delete_group")),
-    ]
+STRING = {"type": "string"}
+FLOWS_PAGE = (Param("offset", {"type": "integer", "minimum": 0, "default": 0}), Param("limit", {"type": "integer", "minimum": 1,
+                                                                                               "maximum": 100, "default": 100}))
+OPERATIONS = [
+    Operation("GET", "/v1/public/flows", list_flows, "listPublicFlows", "List flows", "frigade/flow_list.json", query=FLOWS_PAGE),
+    Operation("GET", "/v1/public/flows/{flow}", get_flow, "getPublicFlow", "Get a flow by slug or numeric id", "frigade/flow.json"),
+    Operation("GET", "/v1/flows", list_flows, "listFlows", "List flows (private fields included)", "frigade/flow_list.json",
+              query=FLOWS_PAGE),
+    Operation("GET", "/v1/flows/{flow}", get_flow, "getFlow", "Get a flow by slug or numeric id", "frigade/flow.json"),
+    Operation("PUT", "/v1/flows/{flow}", update_flow, "updateFlow", "Update a flow by numeric id", "frigade/flow.json",
+              request="frigade/update_flow.json"),
+    Operation("DELETE", "/v1/flows/{flow}", delete_flow, "deleteFlow", "Delete a flow by numeric id", None, 204),
+    Operation("GET", "/v1/public/flowStates", get_flow_states, "getUserFlowStates", "A user's state in every flow",
+              "frigade/user_flow_states.json", query=(Param("userId", STRING, True), Param("groupId", STRING))),
+    Operation("POST", "/v1/public/flowStates", post_flow_state, "updateUserFlowState", "Update a user's state in a flow, or refresh",
+              "frigade/user_flow_states.json", 201, request="frigade/flow_state_request.json"),
+    Operation("POST", "/v1/public/users", post_user, "upsertUser", "Create or update a user", None, 201,
+              request="frigade/users_request.json"),
+    Operation("POST", "/v1/public/groups", post_group, "upsertGroup", "Create or update a group", None, 201,
+              request="frigade/groups_request.json"),
+    Operation("POST", "/v1/public/sessions", post_session, "startSession", "Identify a user (and group) in one call", None, 201,
+              request="frigade/sessions_request.json"),
+    Operation("GET", "/v1/users", _owner_handler("userId", "get_user"), "getUser", "Get a user", "frigade/user.json",
+              query=(Param("userId", STRING, True),)),
+    Operation("DELETE", "/v1/users", _owner_handler("userId", "delete_user"), "deleteUser", "Delete a user", None,
+              query=(Param("userId", STRING, True),)),
+    Operation("GET", "/v1/groups", _owner_handler("groupId", "get_group"), "getGroup", "Get a group", "frigade/group.json",
+              query=(Param("groupId", STRING, True),)),
+    Operation("DELETE", "/v1/groups", _owner_handler("groupId", "delete_group"), "deleteGroup", "Delete a group", None,
+              query=(Param("groupId", STRING, True),)),
+]

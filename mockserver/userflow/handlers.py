@@ -10,6 +10,7 @@ from mockserver import conditions, expand
 from mockserver.errors import InvalidRequest
 from mockserver.keys import ENV, SCHEMAS, SETTINGS
 from mockserver.lists import Page, list_object
+from mockserver.operations import Operation, Param
 from mockserver.query import LIST_PARAMS, Query
 from mockserver.userflow.store import RELATIONS, UserflowStore
 from mockserver.wire import read_json, respond
@@ -31,6 +32,7 @@ class Listing:
     default_order: str
     filters: tuple[str, ...]
     fetch: Callable  # (store, page, request, query) -> (items, has_more)
+    required: tuple[str, ...] = ()
 
 
 def _condition(request, query):
@@ -60,7 +62,8 @@ LISTINGS = {
     "/content": Listing("content", ("created_at", "name"), "created_at", ("type",),
                         lambda s, p, r, q: s.list_content(p, content_type=q.one("type"))),
     "/content_versions": Listing("content_version", ("number",), "number", ("content_id", "number"),
-                                 lambda s, p, r, q: s.list_content_versions(p, q.required("content_id"), number=q.one("number"))),
+                                 lambda s, p, r, q: s.list_content_versions(p, q.required("content_id"), number=q.one("number")),
+                                 required=("content_id",)),
     "/content_sessions": Listing("content_session", ("created_at", "last_activity_at"), "created_at", ("content_id", "user_id"),
                                  lambda s, p, r, q: s.list_content_sessions(p, content_id=q.one("content_id"), user_id=q.one("user_id"))),
     "/webhook_subscriptions": Listing("webhook_subscription", ("created_at", "url"), "created_at", (),
@@ -113,32 +116,74 @@ async def delete_membership(request: web.Request) -> web.Response:
     return respond(store.delete_membership(query.required("user_id"), query.required("group_id")))
 
 
-def routes() -> list[web.RouteDef]:
-    return [
-        web.get("/users", list_handler("/users")),
-        web.post("/users", upsert_handler("user", "userflow/create_user.json", "upsert_user")),
-        web.get("/users/{user_id}", get_handler("user", "get_user", "user_id")),
-        web.delete("/users/{user_id}", delete_handler("delete_user", "user_id")),
-        web.get("/groups", list_handler("/groups")),
-        web.post("/groups", upsert_handler("group", "userflow/create_group.json", "upsert_group")),
-        web.get("/groups/{group_id}", get_handler("group", "get_group", "group_id")),
-        web.delete("/groups/{group_id}", delete_handler("delete_group", "group_id")),
-        web.delete("/group_memberships", delete_membership),
-        web.post("/events", upsert_handler("event", "userflow/track_event.json", "track_event")),
-        web.get("/content", list_handler("/content")),
-        web.get("/content/{content_id}", get_handler("content", "get_content", "content_id")),
-        web.get("/content_versions", list_handler("/content_versions")),
-        web.get("/content_versions/{version_id}", get_handler("content_version", "get_content_version", "version_id")),
-        web.get("/content_sessions", list_handler("/content_sessions")),
-        web.get("/content_sessions/{session_id}", get_handler("content_session", "get_content_session", "session_id")),
-        web.get("/webhook_subscriptions", list_handler("/webhook_subscriptions")),
-        web.post("/webhook_subscriptions", upsert_handler("webhook_subscription", "userflow/create_webhook_subscription.json",
-                                                          "create_subscription")),
-        web.get("/webhook_subscriptions/{subscription_id}", get_handler("webhook_subscription", "get_subscription", "subscription_id")),
-        web.patch("/webhook_subscriptions/{subscription_id}",
-                  upsert_handler("webhook_subscription", "userflow/update_webhook_subscription.json", "update_subscription",
-                                 "subscription_id")),
-        web.delete("/webhook_subscriptions/{subscription_id}", delete_handler("delete_subscription", "subscription_id")),
-        web.get("/attribute_definitions", list_handler("/attribute_definitions")),
-        web.get("/event_definitions", list_handler("/event_definitions")),
-    ]
+STRING = {"type": "string"}
+PARAM_SCHEMAS = {
+    "limit": {"type": "integer", "minimum": 1, "maximum": 100, "default": 10},
+    "condition": {"type": "string", "description": "a JSON condition (see Condition filtering)"},
+    "type": {"enum": ["checklist", "flow", "launcher"]},
+    "scope": {"enum": ["event", "group", "group_membership", "user"]},
+    "number": {"type": "integer"},
+    "expand": {"type": "string", "description": "dotted paths, comma-separated; also expand[]"},
+}
+
+
+def _params(names, listing: Listing | None = None) -> tuple[Param, ...]:
+    params = []
+    for name in names:
+        schema = PARAM_SCHEMAS.get(name, STRING)
+        if name == "order_by" and listing:
+            schema = {"enum": [sign + field for field in listing.order_fields for sign in ("", "-")]}
+        params.append(Param(name, schema, required=bool(listing and name in listing.required)))
+    return tuple(params)
+
+
+def _list(path: str, op_id: str, summary: str) -> Operation:
+    listing = LISTINGS[path]
+    return Operation("GET", path, list_handler(path), op_id, summary, f"userflow/{listing.kind}.json",
+                     query=_params(LIST_PARAMS + listing.filters, listing), is_list=True)
+
+
+def _get(path: str, kind: str, getter: str, op_id: str, summary: str) -> Operation:
+    param = path.rsplit("{", 1)[1].rstrip("}")
+    return Operation("GET", path, get_handler(kind, getter, param), op_id, summary, f"userflow/{kind}.json", query=_params(["expand"]))
+
+
+def _write(method: str, path: str, kind: str, schema: str, action: str, op_id: str, summary: str) -> Operation:
+    param = path.rsplit("{", 1)[1].rstrip("}") if "{" in path else None
+    return Operation(method, path, upsert_handler(kind, schema, action, param), op_id, summary, f"userflow/{kind}.json",
+                     request=schema, query=_params(["expand"]))
+
+
+def _delete(path: str, deleter: str, op_id: str, summary: str) -> Operation:
+    return Operation("DELETE", path, delete_handler(deleter, path.rsplit("{", 1)[1].rstrip("}")), op_id, summary, "userflow/deleted.json")
+
+
+OPERATIONS = [
+    _list("/users", "listUsers", "List users"),
+    _write("POST", "/users", "user", "userflow/create_user.json", "upsert_user", "createOrUpdateUser", "Create or update a user"),
+    _get("/users/{user_id}", "user", "get_user", "getUser", "Get a user"),
+    _delete("/users/{user_id}", "delete_user", "deleteUser", "Delete a user"),
+    _list("/groups", "listGroups", "List groups"),
+    _write("POST", "/groups", "group", "userflow/create_group.json", "upsert_group", "createOrUpdateGroup", "Create or update a group"),
+    _get("/groups/{group_id}", "group", "get_group", "getGroup", "Get a group"),
+    _delete("/groups/{group_id}", "delete_group", "deleteGroup", "Delete a group"),
+    Operation("DELETE", "/group_memberships", delete_membership, "removeUserFromGroup", "Remove a user from a group",
+              "userflow/deleted.json", query=(Param("user_id", STRING, True), Param("group_id", STRING, True))),
+    _write("POST", "/events", "event", "userflow/track_event.json", "track_event", "trackEvent", "Track an event"),
+    _list("/content", "listContent", "List content"),
+    _get("/content/{content_id}", "content", "get_content", "getContent", "Get a content object"),
+    _list("/content_versions", "listContentVersions", "List content versions"),
+    _get("/content_versions/{version_id}", "content_version", "get_content_version", "getContentVersion", "Get a content version"),
+    _list("/content_sessions", "listContentSessions", "List content sessions"),
+    _get("/content_sessions/{session_id}", "content_session", "get_content_session", "getContentSession", "Get a content session"),
+    _list("/webhook_subscriptions", "listWebhookSubscriptions", "List webhook subscriptions"),
+    _write("POST", "/webhook_subscriptions", "webhook_subscription", "userflow/create_webhook_subscription.json", "create_subscription",
+           "createWebhookSubscription", "Create a webhook subscription"),
+    _get("/webhook_subscriptions/{subscription_id}", "webhook_subscription", "get_subscription", "getWebhookSubscription",
+         "Get a webhook subscription"),
+    _write("PATCH", "/webhook_subscriptions/{subscription_id}", "webhook_subscription", "userflow/update_webhook_subscription.json",
+           "update_subscription", "updateWebhookSubscription", "Update a webhook subscription"),
+    _delete("/webhook_subscriptions/{subscription_id}", "delete_subscription", "deleteWebhookSubscription", "Delete a webhook subscription"),
+    _list("/attribute_definitions", "listAttributeDefinitions", "List attribute definitions"),
+    _list("/event_definitions", "listEventDefinitions", "List event definitions"),
+]
