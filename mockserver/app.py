@@ -24,7 +24,7 @@ from mockserver.frigade import handlers as frigade
 from mockserver.journal import Journal
 from mockserver.keys import API, DELIVERER, ENV, ENVIRONMENTS, FRIGADE_PRIVATE, JOURNAL, LIMITS, REQUEST_ID, SCENARIOS, SCHEMAS, SETTINGS
 from mockserver.limits import Limits, parse_rate
-from mockserver import operations, recording, traffic
+from mockserver import operations, recording, state, traffic
 from mockserver.schemas import Schemas
 from mockserver.settings import Settings
 from mockserver.userflow import handlers as userflow
@@ -32,6 +32,7 @@ from mockserver.webhooks import Deliverer, RetryPolicy
 from mockserver.wire import respond
 
 log = logging.getLogger("mockserver")
+access_log = logging.getLogger("mockserver.access")
 
 USERFLOW_VERSION = "2020-01-03"
 DOC_URL = "https://userflow.com/docs/api"
@@ -156,7 +157,9 @@ async def pipeline(request: web.Request, handler) -> web.StreamResponse:
         GATES[api](request)
         response = await handler(request) if api == "control" else await _answer(request, handler)
     except traffic.Fault as fault:
-        request.app[JOURNAL].record(await _journal_entry(request, None, started, fault.kind))
+        entry = await _journal_entry(request, None, started, fault.kind)
+        request.app[JOURNAL].record(entry)
+        _log_request(entry)
         await traffic.perform_fault(request, fault)
         raise asyncio.CancelledError() from None  # nothing more is written to this connection
     except traffic.Scripted as scripted:
@@ -172,8 +175,21 @@ async def pipeline(request: web.Request, handler) -> web.StreamResponse:
     if api != "control":
         if ENV in request:
             traffic.after_response(request)
-        request.app[JOURNAL].record(await _journal_entry(request, response, started, None))
+        entry = await _journal_entry(request, response, started, None)
+        request.app[JOURNAL].record(entry)
+        _log_request(entry)
     return response
+
+
+def _log_request(entry: dict) -> None:
+    """One line per API request: method, path, status (or fault), duration, environment, request id."""
+    if not access_log.isEnabledFor(logging.INFO):
+        return
+    fields = {"method": entry["method"], "path": entry["path"], "status": entry["response"]["status"], "fault": entry["fault"],
+              "duration_ms": entry["duration_ms"], "env": entry["env"], "request_id": entry["request_id"]}
+    outcome = entry["fault"] or entry["response"]["status"]
+    access_log.info("%s %s %s %.1fms env=%s %s", entry["method"], entry["path"], outcome, entry["duration_ms"], entry["env"],
+                    entry["request_id"], extra={"fields": fields})
 
 
 async def _deliverer_context(app: web.Application):
@@ -181,6 +197,28 @@ async def _deliverer_context(app: web.Application):
     await deliverer.start()
     yield
     await deliverer.close(app[SETTINGS].webhook_shutdown_grace)
+
+
+async def _state_context(app: web.Application):
+    """--state FILE: saved every --state-interval seconds while running, and once more on the way out."""
+    settings = app[SETTINGS]
+    if not settings.state:
+        yield
+        return
+
+    async def save_periodically():
+        while True:
+            await asyncio.sleep(settings.state_interval)
+            try:
+                state.save(settings.state, app[ENVIRONMENTS].all())
+            except OSError as exc:  # keep serving; the next save may succeed
+                log.error("cannot save state to %s: %s", settings.state, exc)
+
+    task = asyncio.get_running_loop().create_task(save_periodically())
+    yield
+    task.cancel()
+    state.save(settings.state, app[ENVIRONMENTS].all())
+    log.info("state saved to %s", settings.state)
 
 
 async def _record_context(app: web.Application):
@@ -195,6 +233,9 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[SCHEMAS] = schemas = Schemas(strict=settings.strict)
     app[ENVIRONMENTS] = Environments(settings.seed, fixtures.load(settings.fixtures, schemas), schemas, settings.api_keys)
+    saved = state.load(settings.state) if settings.state else None
+    if saved is not None:
+        app[ENVIRONMENTS].restore(saved)
     app[JOURNAL] = Journal(settings.journal_size)
     app[DELIVERER] = Deliverer(RetryPolicy(settings.webhook_retry_delay, settings.webhook_retry_factor,
                                            settings.webhook_max_attempts, settings.webhook_timeout), settings.webhook_log_size)
@@ -202,6 +243,7 @@ def create_app(settings: Settings) -> web.Application:
     app[LIMITS] = Limits(parse_rate(settings.rate_limit) if settings.rate_limit else None, settings.concurrency_limit)
     app.cleanup_ctx.append(_deliverer_context)
     app.cleanup_ctx.append(_record_context)
+    app.cleanup_ctx.append(_state_context)
     app.add_routes(control.routes())
     app.add_routes(operations.routes(userflow.OPERATIONS + frigade.OPERATIONS))
     return app

@@ -14,25 +14,33 @@ from aiohttp import web
 from mockserver import __version__
 from mockserver.documents import DocumentError
 from mockserver.limits import parse_rate
+from mockserver.state import StateError
+from mockserver.keys import SETTINGS
 from mockserver.settings import Settings, settings_from
+
+log = logging.getLogger("mockserver")
 
 DEFAULTS = Settings()
 
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object per line; a request line also carries its fields (method, path, status, ...)."""
+
     def format(self, record: logging.LogRecord) -> str:
-        line = {"time": self.formatTime(record), "level": record.levelname.lower(), "logger": record.name, "message": record.getMessage()}
+        line = {"time": self.formatTime(record), "level": record.levelname.lower(), "logger": record.name, "message": record.getMessage(),
+                **getattr(record, "fields", {})}
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return json.dumps(line)
 
 
-def configure_logging(log_format: str) -> None:
+def configure_logging(log_format: str, quiet: bool) -> None:
+    """Logs go to stderr (stdout has only the ready line); --quiet keeps warnings and errors only."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(logging.INFO)
+    root.setLevel(logging.WARNING if quiet else logging.INFO)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--strict", action="store_true", default=None,
                        help="answer 400 to unknown body fields and query parameters instead of ignoring them")
     serve.add_argument("--log-format", choices=("text", "json"), help="log line format on stderr (default text)")
+    serve.add_argument("--quiet", action="store_true", default=None, help="log warnings and errors only: no line per request, no summary")
     serve.add_argument("--journal-size", type=int, metavar="N",
                        help=f"requests kept in the journal; the oldest are dropped first (default {DEFAULTS.journal_size})")
     script = serve.add_argument_group("scenarios, recording and traffic shaping")
@@ -64,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     script.add_argument("--latency", dest="latency_ms", type=int, metavar="MS", help="add MS milliseconds to every API response")
     script.add_argument("--concurrency-limit", type=int, metavar="N",
                         help="answer 503 when N API requests are already in flight (default: no limit)")
+    script.add_argument("--state", type=Path, metavar="FILE",
+                        help="keep every environment in FILE: loaded at start, saved periodically and on shutdown")
+    script.add_argument("--state-interval", type=float, metavar="SECONDS",
+                        help=f"seconds between saves of --state while running (default {DEFAULTS.state_interval})")
     hooks = serve.add_argument_group("webhook delivery (fast defaults suited to tests)")
     hooks.add_argument("--webhook-retry-delay", type=float, metavar="SECONDS",
                        help=f"wait before the first retry (default {DEFAULTS.webhook_retry_delay})")
@@ -91,6 +104,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def summary(app) -> str:
+    """What was loaded, in one line."""
+    from mockserver.keys import ENVIRONMENTS, SCENARIOS
+
+    settings = app[SETTINGS]
+    counts = ", ".join(f"{n} {what}" for what, n in app[ENVIRONMENTS].counts.items())
+    parts = [f"seed {settings.seed}", f"fixtures {settings.fixtures or 'built-in'} ({counts})",
+             f"scenarios: {', '.join(app[SCENARIOS].by_name) or 'none'}",
+             f"keys: {', '.join(settings.api_keys) if settings.api_keys else 'any'}"]
+    if settings.rate_limit:
+        parts.append(f"rate limit {settings.rate_limit}/env")
+    if settings.state:
+        parts.append(f"state {settings.state} ({len(app[ENVIRONMENTS].keys())} environments restored)")
+    return "loaded " + "; ".join(parts)
+
+
 async def serve(settings: Settings) -> None:
     from mockserver.app import create_app
 
@@ -105,9 +134,10 @@ async def serve(settings: Settings) -> None:
     await site.start()
     port = runner.addresses[0][1]
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    log.info("%s", summary(app))
     print(f"mockserver listening on http://{host}:{port}", flush=True)
     await stop.wait()
-    logging.getLogger("mockserver").info("shutting down")
+    log.info("shutting down")
     await runner.cleanup()
 
 
@@ -172,10 +202,10 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"mockserver: error: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_format)
+    configure_logging(settings.log_format, settings.quiet)
     try:
         asyncio.run(serve(settings))
-    except DocumentError as exc:
+    except (DocumentError, StateError) as exc:
         print(f"mockserver: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:

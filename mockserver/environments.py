@@ -33,12 +33,22 @@ class Environments:
     def __init__(self, seed_value: int, fixtures: dict, schemas, allowed_keys: tuple[str, ...] = ()):
         self.allowed = set(allowed_keys)
         # Seed once; every environment starts as an exact copy of this state.
-        stores = (userflow_seed.build(seed_value, fixtures), frigade_seed.build(seed_value, fixtures["frigade"], schemas))
-        self._template = pickle.dumps(stores, protocol=pickle.HIGHEST_PROTOCOL)
+        userflow, frigade = userflow_seed.build(seed_value, fixtures), frigade_seed.build(seed_value, fixtures["frigade"], schemas)
+        self._template = pickle.dumps((userflow, frigade), protocol=pickle.HIGHEST_PROTOCOL)
+        self.counts = {"users": len(userflow.users), "groups": len(userflow.groups), "events": len(userflow.events),
+                       "content": len(userflow.content), "content sessions": len(userflow.sessions),
+                       "Frigade flows": len(frigade.flows), "Frigade users": len(frigade.users)}
         self._envs: dict[str, Environment] = {}
 
     def keys(self) -> list[str]:
         return list(self._envs)
+
+    def all(self) -> dict[str, Environment]:
+        return dict(self._envs)
+
+    def restore(self, saved: dict) -> None:
+        """Environments as --state saved them: {key: (userflow store, frigade store)}."""
+        self._envs = {key: Environment(key, userflow, frigade) for key, (userflow, frigade) in saved.items()}
 
     def authorize(self, key: str | None) -> Environment:
         """The environment of a Userflow key, or 401."""

@@ -17,6 +17,7 @@ class Settings:
     api_keys: tuple[str, ...] = ()  # empty: every well-formed key is accepted
     strict: bool = False
     log_format: str = "text"
+    quiet: bool = False
     journal_size: int = 1000
     max_body_bytes: int = 1024 * 1024
     webhook_retry_delay: float = 0.1
@@ -30,6 +31,8 @@ class Settings:
     rate_limit: str | None = None  # N/SECONDS, per environment
     latency_ms: int = 0
     concurrency_limit: int = 0  # 0: no limit
+    state: Path | None = None
+    state_interval: float = 30.0  # seconds between saves of --state while running
 
 
 def _parse(name: str, raw: str):

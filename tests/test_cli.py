@@ -1,11 +1,13 @@
 """The real CLI as a subprocess, talking HTTP."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import urllib.error
 import urllib.request
+import time
 
 import pytest
 import yaml
@@ -71,9 +73,28 @@ def test_ctrl_c_stops_cleanly():
 
 def test_json_logs_on_stderr():
     proc, base = start("--port", "0", "--fixtures", str(SMALL), "--log-format", "json")
+    call(f"{base}/users/nobody")
     stop(proc)
     lines = [json.loads(line) for line in proc.stderr.read().splitlines() if line.strip()]
-    assert any(line["message"] == "shutting down" and line["level"] == "info" for line in lines)
+    assert lines[0]["message"].startswith("loaded seed 0; fixtures ") and "4 users, 3 groups" in lines[0]["message"]
+    [request] = [line for line in lines if line["logger"] == "mockserver.access"]
+    assert {k: request[k] for k in ("method", "path", "status", "env", "fault")} == {
+        "method": "GET", "path": "/users/nobody", "status": 404, "env": "ak_cli", "fault": None}
+    assert request["request_id"].startswith("req_") and request["duration_ms"] > 0
+    assert lines[-1]["message"] == "shutting down"
+
+
+def test_text_logs_and_quiet():
+    proc, base = start("--port", "0", "--fixtures", str(SMALL))
+    call(f"{base}/users/alice")
+    stop(proc)
+    text = proc.stderr.read()
+    assert " INFO mockserver: loaded seed 0; " in text
+    assert re.search(r" INFO mockserver.access: GET /users/alice 200 [0-9.]+ms env=ak_cli req_[0-9a-f]{20}\n", text)
+    proc, base = start("--port", "0", "--fixtures", str(SMALL), "--quiet")
+    call(f"{base}/users/alice")
+    stop(proc)
+    assert proc.stderr.read() == ""
 
 
 @pytest.mark.parametrize("args, message", [
@@ -158,3 +179,42 @@ def test_a_bad_scenario_file_stops_start_up(tmp_path):
 def test_bad_rate_limit_option():
     result = run("serve", "--port", "0", "--rate-limit", "lots")
     assert result.returncode == 2 and "expected N/SECONDS" in result.stderr
+
+
+def test_state_survives_a_restart_and_a_kill(tmp_path):
+    state = tmp_path / "state.bin"
+    proc, base = start("--port", "0", "--fixtures", str(SMALL), "--state", str(state))
+    call(f"{base}/users", "POST", {"id": "kept", "attributes": {"n": 1}})
+    call(f"{base}/users/alice", "DELETE", key="ak_other")
+    stop(proc)
+    assert state.exists() and not (tmp_path / "state.bin.tmp").exists()
+    proc, base = start("--port", "0", "--fixtures", str(SMALL), "--state", str(state), "--state-interval", "0.1")
+    try:
+        assert call(f"{base}/users/kept")[1]["attributes"] == {"n": 1}
+        assert call(f"{base}/users/alice", key="ak_other")[0] == 404 and call(f"{base}/users/alice")[0] == 200
+        call(f"{base}/users", "POST", {"id": "periodic"})
+        before = state.stat().st_mtime_ns
+        deadline = time.monotonic() + 10
+        while state.stat().st_mtime_ns == before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2)
+    finally:
+        proc.kill()  # no shutdown: only the periodic save has happened
+        proc.wait()
+    proc, base = start("--port", "0", "--fixtures", str(SMALL), "--state", str(state))
+    try:
+        assert call(f"{base}/users/periodic")[0] == 200
+    finally:
+        stop(proc)
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"hello", "not a mockserver state file"),
+    (b"mockserver-state\n\x80\x05garbage", "the state file is damaged and cannot be read"),
+])
+def test_a_bad_state_file_stops_start_up(tmp_path, content, message):
+    state = tmp_path / "state.bin"
+    state.write_bytes(content)
+    result = run("serve", "--port", "0", "--state", str(state))
+    assert result.returncode == 2 and f"mockserver: error: {state}: {message}" in result.stderr
+    assert state.read_bytes() == content  # never overwritten
