@@ -4,6 +4,9 @@ from __future__ import annotations
 import itertools
 import json
 from collections import deque
+from datetime import datetime, timezone
+
+from mockserver.attributes import format_datetime
 
 MAX_BODY = 64 * 1024
 
@@ -20,6 +23,8 @@ def _body(raw: bytes | None):
 
 
 class Journal:
+    """Entries hold references (headers, raw bodies, a float time) and are decoded only when read."""
+
     def __init__(self, size: int):
         self.entries: deque[dict] = deque(maxlen=max(size, 1))
         self._ids = itertools.count(1)
@@ -37,8 +42,9 @@ class Journal:
         for e in self.entries:
             if (env and e["env"] != env) or (method and e["method"] != method.upper()) or (path and e["path"] != path):
                 continue
-            out.append({**e, "request": {**e["request"], "body": _body(e["request"]["body"])},
-                        "response": {**e["response"], "body": _body(e["response"]["body"])}})
+            out.append({**e, "time": format_datetime(datetime.fromtimestamp(e["time"], timezone.utc)),
+                        "request": {"headers": dict(e["request"]["headers"]), "body": _body(e["request"]["body"])},
+                        "response": {**e["response"], "headers": dict(e["response"]["headers"]), "body": _body(e["response"]["body"])}})
         return out
 
     def clear(self, env=None) -> int:

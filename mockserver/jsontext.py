@@ -1,5 +1,7 @@
-"""Strict JSON decoding shared by request bodies and query parameters."""
+"""JSON in and out: strict decoding of request bodies and parameters, fast compact encoding of responses."""
 import json
+
+import orjson
 
 MAX_DEPTH = 64
 
@@ -27,3 +29,11 @@ def loads(text: str):
     if _depth(value) > MAX_DEPTH:
         raise ValueError(f"nested more than {MAX_DEPTH} levels deep")
     return value
+
+
+def dumps(payload) -> bytes:
+    """Compact UTF-8 JSON; orjson where it can (it refuses integers beyond 64 bits, which json takes)."""
+    try:
+        return orjson.dumps(payload)
+    except TypeError:
+        return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()

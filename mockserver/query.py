@@ -11,10 +11,11 @@ LIST_PARAMS = ("limit", "starting_after", "order_by", "expand")
 class Query:
     def __init__(self, query: MultiDictProxy, allowed: tuple[str, ...], strict: bool):
         self.raw = query
-        self.allowed = set(allowed)
-        unknown = sorted({k.removesuffix("[]") for k in query} - self.allowed)
-        if strict and unknown:
-            raise InvalidRequest(f"Unknown query parameter: {', '.join(unknown)} (--strict is on)")
+        self.allowed = allowed
+        if strict:
+            unknown = sorted({k.removesuffix("[]") for k in query} - set(allowed))
+            if unknown:
+                raise InvalidRequest(f"Unknown query parameter: {', '.join(unknown)} (--strict is on)")
 
     def one(self, name: str) -> str | None:
         values = self.raw.getall(name, []) + self.raw.getall(name + "[]", [])
@@ -34,4 +35,4 @@ class Query:
 
     def items(self, exclude: tuple[str, ...] = ()) -> list[tuple[str, str]]:
         """The recognised parameters as the client sent them, in order."""
-        return [(k, v) for k, v in self.raw.items() if k.removesuffix("[]") in self.allowed - set(exclude)]
+        return [(k, v) for k, v in self.raw.items() if k.removesuffix("[]") in self.allowed and k.removesuffix("[]") not in exclude]

@@ -67,7 +67,9 @@ def take_rate_limit(request: web.Request) -> dict[str, str]:
 
 def after_response(request: web.Request) -> None:
     """Webhook steps the request made due, then every notification it caused, go to the deliverer."""
-    fire_webhook_steps(request.app, request[ENV], request.get(DUE_WEBHOOKS, []))
+    env, due = request[ENV], request.get(DUE_WEBHOOKS)
+    if due or env.userflow.outbox or env.frigade.outbox:
+        fire_webhook_steps(request.app, env, due or [])
 
 
 def fire_webhook_steps(app: web.Application, env, due: list[tuple[Scenario, Step]]) -> None:

@@ -22,6 +22,7 @@ from typing import Callable
 import aiohttp
 
 from mockserver.attributes import format_datetime
+from mockserver.jsontext import dumps
 
 log = logging.getLogger("mockserver.webhooks")
 USER_AGENT = "Userflow/1.0 (https://userflow.com/docs/webhooks)"
@@ -29,7 +30,7 @@ USER_AGENT = "Userflow/1.0 (https://userflow.com/docs/webhooks)"
 
 def frigade_signer(secret: str, data: dict) -> Callable[[bytes], dict[str, str]]:
     """Headers for one attempt: X-Webhook-Signature, the base64 HMAC-SHA256 of the compact JSON of `data`."""
-    digest = base64.b64encode(hmac.new(secret.encode(), json.dumps(data, separators=(",", ":")).encode(), hashlib.sha256).digest())
+    digest = base64.b64encode(hmac.new(secret.encode(), dumps(data), hashlib.sha256).digest())
 
     def sign(body: bytes) -> dict[str, str]:
         return {"Content-Type": "application/json", "X-Webhook-Signature": digest.decode()}
@@ -81,7 +82,7 @@ class Deliverer:
 
     def submit(self, env: str, api: str, item: dict, sign) -> None:
         """Deliver an outbox item ({id, subscription_id, url, topic, notification}) in the background."""
-        body = json.dumps(item["notification"], separators=(",", ":"), ensure_ascii=False).encode()
+        body = dumps(item["notification"])
         delivery = Delivery(next(self._ids), env, api, item["subscription_id"], item["url"], item["topic"], item["id"], body, sign)
         self.pending[delivery.id] = delivery
         task = asyncio.get_running_loop().create_task(self._run(delivery))

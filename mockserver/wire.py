@@ -1,12 +1,10 @@
 """Reading request bodies and writing JSON responses: the same for every handler."""
 from __future__ import annotations
 
-import json
-
 from aiohttp import web
 
 from mockserver.errors import InvalidRequest, UnsupportedMediaType
-from mockserver.jsontext import loads
+from mockserver.jsontext import dumps, loads
 from mockserver.keys import SCHEMAS
 
 JSON_TYPES = ("application/json",)
@@ -30,8 +28,7 @@ async def read_json(request: web.Request, schema: str | None = None):
 
 
 def respond(payload, status: int = 200, headers=None) -> web.Response:
-    return web.Response(body=json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode(),
-                        status=status, headers=headers, content_type="application/json")
+    return web.Response(body=dumps(payload), status=status, headers=headers, content_type="application/json")
 
 
 
