@@ -168,8 +168,10 @@ def main() -> int:
         default = mockserver("default").start()
         try:
             user = get(default.url + "/users?limit=1")["data"][0]["id"]
-            rows.append(("ceiling: GET /users/1 (constant)", load(top.url + "/users/1", d, c)))
-            rows.append(("GET /users/{id}", load(f"{default.url}/users/{user}", d, c)))
+            # the headline ratio: ceiling and mock alternate three times, and the median run of each counts
+            pairs = [(load(top.url + "/users/1", d, c), load(f"{default.url}/users/{user}", d, c)) for _ in range(3)]
+            rows.append(("ceiling: GET /users/1 (constant), median of 3", sorted((p[0] for p in pairs), key=lambda r: r["rps"])[1]))
+            rows.append(("GET /users/{id}, median of 3", sorted((p[1] for p in pairs), key=lambda r: r["rps"])[1]))
             rows.append(("GET /users?limit=100&expand=memberships.group", load(default.url + "/users?limit=100&expand=memberships.group", d, c)))
             rows.append(("POST /users (attribute operations)", load(default.url + "/users", d, c, POST_BODY)))
             facts["startup_default_s"] = default.ready_s

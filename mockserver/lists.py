@@ -43,8 +43,12 @@ def _descending(value) -> tuple:
     if len(key) == 1:
         return (-1,)
     rank, v = key[1], key[2]
-    # strings cannot be negated: reverse them codepoint by codepoint, a longer string before its prefix
-    return (0, -rank, tuple(-ord(c) for c in v) + (1,) if isinstance(v, str) else -v)
+    if isinstance(v, str):
+        # strings cannot be negated: complement their UTF-8 bytes (which sort as the code points do) and end with
+        # 0xff, so a longer string sorts before its own prefix; compact, and compared in C
+        v = bytes(255 - b for b in v.encode("utf-8")) + b"\xff"
+        return (0, -rank, v)
+    return (0, -rank, -v)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,8 @@ class Query:
         return values[0] if values else None
 
     def many(self, name: str) -> list[str]:
+        if not self.raw:
+            return []
         values = self.raw.getall(name, []) + self.raw.getall(name + "[]", [])
         return [v for value in values for v in (value.split(",") if name == "expand" else [value])]
 

@@ -21,7 +21,8 @@ def _context(request: web.Request, allowed: tuple[str, ...]) -> tuple[UserflowSt
 
 
 def _tree(query: Query, kind: str) -> dict:
-    return expand.parse(query.many("expand"), kind, RELATIONS)
+    paths = query.many("expand")
+    return expand.parse(paths, kind, RELATIONS) if paths else {}
 
 
 @dataclass(frozen=True)

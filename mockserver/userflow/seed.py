@@ -52,7 +52,7 @@ def _generate(store: UserflowStore, counts: dict, seed: int) -> None:
     group_ids = []
     for i in range(n_groups):
         created = EPOCH - span - timedelta(days=30) + timedelta(seconds=i * 86_400 * 30 // max(n_groups, 1))
-        store.fixed_now = _when(created)
+        store.source.fixed_now = _when(created)
         company = fake.company()
         group = store.upsert_group({"id": store.new_id(), "attributes": {
             "name": company,
@@ -65,7 +65,7 @@ def _generate(store: UserflowStore, counts: dict, seed: int) -> None:
     users = []
     for i in range(n_users):
         created = EPOCH - span + timedelta(seconds=i * 86_400 * 365 // max(n_users, 1) + rng.randint(0, 3600))
-        store.fixed_now = _when(created)
+        store.source.fixed_now = _when(created)
         first, last = fake.first_name(), fake.last_name()
         attributes = {
             "name": f"{first} {last}",
@@ -92,7 +92,7 @@ def _generate(store: UserflowStore, counts: dict, seed: int) -> None:
         name = rng.choice(names)
         created = parse_datetime(user["created_at"])
         moment = created + (EPOCH - created) * rng.random()
-        store.fixed_now = _when(moment)
+        store.source.fixed_now = _when(moment)
         groups = list(store.user_memberships.get(user["id"], {}))
         body = {"name": name, "user_id": user["id"], "attributes": EVENTS[name](rng), "time": _when(moment)}
         if groups and rng.random() < 0.7:
@@ -185,15 +185,15 @@ def build(seed: int, fixtures: dict) -> UserflowStore:
     _generate(store, fixtures["generate"], seed)
     _generate_content(store, fixtures["generate"], seed, list(store.users.values()))
     for group in fixtures["groups"]:
-        store.fixed_now = _when(parse_datetime(group["created_at"]) if "created_at" in group else EPOCH)
+        store.source.fixed_now = _when(parse_datetime(group["created_at"]) if "created_at" in group else EPOCH)
         store.upsert_group({k: v for k, v in group.items() if k != "created_at"})
     for user in fixtures["users"]:
-        store.fixed_now = _when(parse_datetime(user["created_at"]) if "created_at" in user else EPOCH)
+        store.source.fixed_now = _when(parse_datetime(user["created_at"]) if "created_at" in user else EPOCH)
         store.upsert_user({k: v for k, v in user.items() if k != "created_at"})
     for event in fixtures["events"]:
-        store.fixed_now = _when(parse_datetime(event["time"]) if "time" in event else EPOCH)
+        store.source.fixed_now = _when(parse_datetime(event["time"]) if "time" in event else EPOCH)
         store.track_event(event)
     for segment in fixtures["segments"]:
         store.segments[segment["id"]] = segment
-    store.fixed_now = None
+    store.source.fixed_now = None
     return store

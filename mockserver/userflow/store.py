@@ -38,11 +38,29 @@ def display_name(name: str) -> str:
     return " ".join(word.capitalize() for word in name.replace("-", " ").replace("_", " ").split())
 
 
+class Source:
+    """Where ids and timestamps come from: a seeded random source, and a clock that seeding pins.
+
+    Shared by the store and its definitions without either holding the other, so a dropped
+    environment is freed at once, without waiting for the cyclic collector.
+    """
+
+    def __init__(self, seed: int):
+        self.rng = random.Random(seed)
+        self.fixed_now: str | None = None  # set while seeding: seeded data never depends on the wall clock
+
+    def new_id(self) -> str:
+        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+
+    def now(self) -> str:
+        return self.fixed_now or format_datetime(datetime.now(timezone.utc))
+
+
 class Definitions:
     """Attribute and event definitions, created as attributes and events are first used."""
 
-    def __init__(self, store: UserflowStore):
-        self.store = store
+    def __init__(self, source: Source):
+        self.source = source
         self.attributes = Collection()
         self.events = Collection()
         self.attribute_ids: dict[tuple[str, str], str] = {}
@@ -56,19 +74,19 @@ class Definitions:
     def ensure(self, scope: str, name: str, data_type: str) -> str:
         definition_id = self.attribute_ids.get((scope, name))
         if definition_id is None:
-            definition_id = self.store.new_id()
+            definition_id = self.source.new_id()
             self.attribute_ids[(scope, name)] = definition_id
             self.attributes.put({
-                "id": definition_id, "object": "attribute_definition", "created_at": self.store.now(),
+                "id": definition_id, "object": "attribute_definition", "created_at": self.source.now(),
                 "data_type": data_type, "description": None, "display_name": display_name(name), "name": name, "scope": scope,
             })
         return definition_id
 
     def ensure_event(self, name: str, attribute_names) -> None:
         if name not in self.event_ids:
-            self.event_ids[name] = self.store.new_id()
+            self.event_ids[name] = self.source.new_id()
             self.events.put({
-                "id": self.event_ids[name], "object": "event_definition", "created_at": self.store.now(),
+                "id": self.event_ids[name], "object": "event_definition", "created_at": self.source.now(),
                 "description": None, "display_name": display_name(name), "name": name,
             })
         for attribute in attribute_names:
@@ -77,8 +95,7 @@ class Definitions:
 
 class UserflowStore:
     def __init__(self, seed: int = 0):
-        self.rng = random.Random(seed)
-        self.fixed_now: str | None = None  # set while seeding: seeded data never depends on the wall clock
+        self.source = Source(seed)
         self.users = Collection()
         self.groups = Collection()
         self.memberships: dict[str, dict] = {}
@@ -89,7 +106,7 @@ class UserflowStore:
         self.events_by_group: dict[str, list[str]] = {}
         self.next_event_id = 1
         self.segments: dict[str, dict] = {}
-        self.definitions = Definitions(self)
+        self.definitions = Definitions(self.source)
         self.content = Collection()
         self.versions = Collection()
         self.versions_of: dict[str, list[str]] = {}  # content id -> version ids
@@ -103,10 +120,10 @@ class UserflowStore:
 
     # -- identity and time ---------------------------------------------------------------------
     def new_id(self) -> str:
-        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+        return self.source.new_id()
 
     def now(self) -> str:
-        return self.fixed_now or format_datetime(datetime.now(timezone.utc))
+        return self.source.now()
 
     # -- users ---------------------------------------------------------------------------------
     def get_user(self, user_id: str) -> dict:
@@ -312,7 +329,7 @@ class UserflowStore:
     def create_subscription(self, body: dict) -> dict:
         subscription = {"id": self.new_id(), "object": "webhook_subscription", "api_version": body.get("api_version", "2020-01-03"),
                         "created_at": self.now(), "disabled": False, "topics": list(body["topics"]), "url": body["url"]}
-        secret = "whsec_" + "".join(self.rng.choice(string.ascii_lowercase + "234567") for _ in range(26))
+        secret = "whsec_" + "".join(self.source.rng.choice(string.ascii_lowercase + "234567") for _ in range(26))
         self.secrets[subscription["id"]] = secret
         self.subscriptions.put(subscription)
         return {**subscription, "secret": secret}
