@@ -7,6 +7,7 @@ caused go to the deliverer, and every API request lands in the journal.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import itertools
 import logging
 import secrets
@@ -17,8 +18,8 @@ from aiohttp import web
 
 from mockserver import control, fixtures
 from mockserver.environments import Environments
-from mockserver.errors import (ApiError, Forbidden, InternalError, InvalidApiVersion, MethodNotAllowed, NotAcceptable, NotFound,
-                               RequestTooLarge)
+from mockserver.errors import (ApiError, Forbidden, InternalError, InvalidApiKey, InvalidApiVersion, MethodNotAllowed,
+                               NotAcceptable, NotFound, RequestTooLarge)
 from mockserver.frigade import handlers as frigade
 from mockserver.journal import Journal
 from mockserver.keys import API, DELIVERER, ENV, ENVIRONMENTS, FRIGADE_PRIVATE, JOURNAL, LIMITS, REQUEST_ID, SCENARIOS, SCHEMAS, SETTINGS
@@ -27,7 +28,8 @@ from mockserver import operations, recording, state, traffic
 from mockserver.schemas import Schemas
 from mockserver.settings import Settings
 from mockserver.userflow import handlers as userflow
-from mockserver.webhooks import Deliverer, RetryPolicy
+from mockserver.documents import DocumentError
+from mockserver.webhooks import Deliverer, RetryPolicy, check_target
 from mockserver.wire import respond
 
 log = logging.getLogger("mockserver")
@@ -101,7 +103,14 @@ def _gate_frigade(request: web.Request) -> None:
         raise NotFound(f"Cannot {request.method} {request.path}")
 
 
-GATES = {"userflow": _gate_userflow, "frigade": _gate_frigade, "control": lambda request: None}
+def _gate_control(request: web.Request) -> None:
+    """With --admin-token, the control API (all but health) needs 'Authorization: Bearer <token>'."""
+    token = request.app[SETTINGS].admin_token
+    if token and request.path != "/__mock/health" and not hmac.compare_digest((_bearer(request) or "").encode(), token.encode()):
+        raise InvalidApiKey("The control API needs 'Authorization: Bearer <admin token>' (the server runs with --admin-token)")
+
+
+GATES = {"userflow": _gate_userflow, "frigade": _gate_frigade, "control": _gate_control}
 RENDERERS = {"userflow": userflow_error, "frigade": frigade_error, "control": userflow_error}
 
 
@@ -234,7 +243,13 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[pipeline], client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     app[SCHEMAS] = schemas = Schemas(strict=settings.strict)
-    app[ENVIRONMENTS] = Environments(settings.seed, fixtures.load(settings.fixtures, schemas), schemas, settings.api_keys)
+    loaded = fixtures.load(settings.fixtures, schemas)
+    for i, hook in enumerate(loaded["frigade"]["webhooks"]):
+        try:
+            check_target(hook["url"], settings.webhook_allow, f"frigade.webhooks[{i}].url")
+        except ApiError as exc:
+            raise DocumentError(f"{settings.fixtures}: {exc.message}") from None
+    app[ENVIRONMENTS] = Environments(settings.seed, loaded, schemas, settings.api_keys)
     saved = state.load(settings.state) if settings.state else None
     if saved is not None:
         app[ENVIRONMENTS].restore(saved)

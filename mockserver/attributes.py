@@ -12,9 +12,9 @@ MISSING = object()
 
 
 def format_datetime(moment: datetime) -> str:
-    """The one timestamp format of every Userflow object: 2022-10-17T12:34:56.000+00:00."""
-    moment = moment.astimezone(timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+00:00"
+    """The one timestamp format of every Userflow object: 2022-10-17T12:34:56.000+00:00 (years zero-padded)."""
+    m = moment.astimezone(timezone.utc)
+    return f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}.{m.microsecond // 1000:03d}+00:00"
 
 
 def parse_datetime(value: str) -> datetime | None:
@@ -22,9 +22,11 @@ def parse_datetime(value: str) -> datetime | None:
         return None
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+        moment.astimezone(timezone.utc)  # an offset can push it past year 1 or 9999
+    except (ValueError, OverflowError):
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment
 
 
 def infer_type(value) -> str:

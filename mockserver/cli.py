@@ -5,6 +5,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -63,6 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--quiet", action="store_true", default=None, help="log warnings and errors only: no line per request, no summary")
     serve.add_argument("--journal-size", type=int, metavar="N",
                        help=f"requests kept in the journal; the oldest are dropped first (default {DEFAULTS.journal_size})")
+    guard = serve.add_argument_group("security")
+    guard.add_argument("--admin-token", metavar="TOKEN",
+                       help="require 'Authorization: Bearer TOKEN' on the control API /__mock/* (health excepted)")
+    guard.add_argument("--webhook-allow", action="append", default=[], metavar="PATTERN",
+                       help="accept webhook URLs matching this shell-style pattern only, e.g. 'http://127.0.0.1:*' (repeatable)")
     script = serve.add_argument_group("scenarios, recording and traffic shaping")
     script.add_argument("--scenario", dest="scenarios", action="append", default=[], type=Path, metavar="FILE",
                         help="load a scenario file (YAML or JSON) at start-up (repeatable)")
@@ -97,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
                                  description="Ask a running mockserver whether every scenario's expectations were met.")
     verify.add_argument("--url", required=True, help="the server, e.g. http://127.0.0.1:8080")
     verify.add_argument("--scenario", metavar="NAME", help="verify only this scenario (default: every loaded scenario)")
+    verify.add_argument("--admin-token", metavar="TOKEN", default=os.environ.get("MOCKSERVER_ADMIN_TOKEN"),
+                        help="the server's --admin-token (default: MOCKSERVER_ADMIN_TOKEN)")
     lint = commands.add_parser("lint", help="check scenario and fixture files against their schemas",
                                description="Check scenario and fixture files (a file with `steps` is a scenario); "
                                            "each problem is printed as file:line: field: message (rule); exit 1 on any.")
@@ -115,6 +123,10 @@ def summary(app) -> str:
              f"keys: {', '.join(settings.api_keys) if settings.api_keys else 'any'}"]
     if settings.rate_limit:
         parts.append(f"rate limit {settings.rate_limit}/env")
+    if settings.admin_token:
+        parts.append("control API protected by --admin-token")
+    if settings.webhook_allow:
+        parts.append(f"webhook targets: {', '.join(settings.webhook_allow)}")
     if settings.state:
         parts.append(f"state {settings.state} ({len(app[ENVIRONMENTS].keys())} environments restored)")
     return "loaded " + "; ".join(parts)
@@ -159,13 +171,14 @@ def run_lint(paths: list[Path]) -> int:
     return 1 if failed else 0
 
 
-def run_verify(url: str, name: str | None) -> int:
+def run_verify(url: str, name: str | None, admin_token: str | None = None) -> int:
     import urllib.error
     import urllib.parse
     import urllib.request
 
     def call(method: str, path: str):
-        request = urllib.request.Request(url.rstrip("/") + path, method=method)
+        request = urllib.request.Request(url.rstrip("/") + path, method=method,
+                                         headers={"Authorization": f"Bearer {admin_token}"} if admin_token else {})
         try:
             with urllib.request.urlopen(request, timeout=30) as resp:
                 return resp.status, json.loads(resp.read())
@@ -194,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(build(args.api), indent=2))
         return 0
     if args.command == "verify":
-        return run_verify(args.url, args.scenario)
+        return run_verify(args.url, args.scenario, args.admin_token)
     try:
         settings = settings_from(vars(args))
         if settings.rate_limit:

@@ -6,8 +6,9 @@ from aiohttp import web
 from mockserver import openapi, recording, traffic
 from mockserver.documents import DocumentError, load_scenario
 from mockserver.errors import InvalidRequest, NotFound
-from mockserver.keys import DELIVERER, ENVIRONMENTS, JOURNAL, SCENARIOS, SCHEMAS
+from mockserver.keys import DELIVERER, ENVIRONMENTS, JOURNAL, SCENARIOS, SCHEMAS, SETTINGS
 from mockserver.scenarios import RequestView, Scenario
+from mockserver.webhooks import check_target
 from mockserver.wire import read_json, respond
 
 
@@ -55,6 +56,7 @@ async def add_frigade_webhook(request: web.Request) -> web.Response:
         raise InvalidRequest('env: is required: the Frigade environment id (the <id> of api_private_<id>)')
     subscription = {k: v for k, v in body.items() if k != "env"}
     request.app[SCHEMAS].validate("frigade/webhook_subscription.json", subscription)
+    check_target(subscription["url"], request.app[SETTINGS].webhook_allow)
     hook = request.app[ENVIRONMENTS].get(body["env"]).frigade.add_webhook(
         subscription["url"], subscription.get("secret"), subscription.get("events"))
     return respond({"env": body["env"], **hook}, status=201)

@@ -158,7 +158,7 @@ class Page:
         if raw is not None and not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= MAX_LIMIT):
             raise InvalidRequest(f"limit: must be a whole number between 1 and {MAX_LIMIT}, got {raw!r}")
         limit = DEFAULT_LIMIT if raw is None else int(raw)
-        return cls(limit, query.one("starting_after"), Order.parse(query.many("order_by"), order_fields, default_order))
+        return cls(limit, query.one("starting_after") or None, Order.parse(query.many("order_by"), order_fields, default_order))
 
 
 def list_object(path: str, query: Query, data: list, has_more: bool) -> dict:

@@ -108,7 +108,10 @@ class MockserverEnvironment:
 
     def _control(self, method: str, path: str, body=None, content_type: str = "application/json"):
         data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
-        return _call(self.url + "/__mock" + path, method, data, {"Content-Type": content_type} if data is not None else {})
+        headers = {"Content-Type": content_type} if data is not None else {}
+        if os.environ.get("MOCKSERVER_ADMIN_TOKEN"):  # an external server started with --admin-token
+            headers["Authorization"] = f"Bearer {os.environ['MOCKSERVER_ADMIN_TOKEN']}"
+        return _call(self.url + "/__mock" + path, method, data, headers)
 
     def requests(self) -> list[dict]:
         """This test's journal: every request it made to either API, oldest first, with the responses given."""

@@ -27,7 +27,7 @@ class Query:
         if not self.raw:
             return []
         values = self.raw.getall(name, []) + self.raw.getall(name + "[]", [])
-        return [v for value in values for v in (value.split(",") if name == "expand" else [value])]
+        return [v for value in values for v in (value.split(",") if name == "expand" else [value]) if v]
 
     def required(self, name: str) -> str:
         value = self.one(name)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import datetime
 from importlib.resources import files
 
 import jsonschema_rs
@@ -11,6 +10,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from mockserver.attributes import parse_datetime
 from mockserver.errors import InvalidRequest
 
 BASE_URI = "https://mockserver.dev/schemas/"
@@ -19,20 +19,10 @@ MAX_REPORTED = 10
 FORMATS = FormatChecker(formats=())
 
 
-@FORMATS.checks("date-time", raises=ValueError)
+@FORMATS.checks("date-time")
 def _is_datetime(value) -> bool:
-    if not isinstance(value, str) or "T" not in value:
-        return False
-    datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return True
-
-
-def _is_datetime_text(value: str) -> bool:
-    """The same date-time rule, for the fast validator."""
-    try:
-        return _is_datetime(value)
-    except ValueError:
-        return False
+    """ISO 8601 with a date and a time, that stays within years 1 to 9999 in UTC (the same rule as stored times)."""
+    return isinstance(value, str) and parse_datetime(value) is not None
 
 
 def _walk_files(folder, prefix=""):
@@ -113,7 +103,7 @@ class Schemas:
     def _compile_fast(documents: dict) -> dict:
         registry = jsonschema_rs.Registry([(BASE_URI + name, doc) for name, doc in documents.items()])
         return {name: jsonschema_rs.Draft202012Validator({"$ref": BASE_URI + name}, registry=registry, validate_formats=True,
-                                                         formats={"date-time": _is_datetime_text})
+                                                         formats={"date-time": _is_datetime})
                 for name in documents}
 
     @staticmethod

@@ -33,6 +33,8 @@ class Settings:
     concurrency_limit: int = 0  # 0: no limit
     state: Path | None = None
     state_interval: float = 30.0  # seconds between saves of --state while running
+    admin_token: str | None = None  # required on /__mock/* (but health) when set
+    webhook_allow: tuple[str, ...] = ()  # URL patterns webhook targets must match; empty: any
 
 
 def _parse(name: str, raw: str):
@@ -67,7 +69,7 @@ def settings_from(options: dict, environ: dict[str, str] | None = None) -> Setti
             values[f.name] = given
         elif env_name in environ:
             values[f.name] = _parse(f.name, environ[env_name])
-    for name in ("api_keys", "scenarios"):
+    for name in ("api_keys", "scenarios", "webhook_allow"):
         if name in values:
             values[name] = tuple(values[name])
     return Settings(**values)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import fnmatch
 import hashlib
 import hmac
 import itertools
@@ -22,10 +23,18 @@ from typing import Callable
 import aiohttp
 
 from mockserver.attributes import format_datetime
+from mockserver.errors import InvalidRequest
 from mockserver.jsontext import dumps
 
 log = logging.getLogger("mockserver.webhooks")
 USER_AGENT = "Userflow/1.0 (https://userflow.com/docs/webhooks)"
+
+
+def check_target(url: str, allowed: tuple[str, ...], field: str = "url") -> None:
+    """--webhook-allow: a webhook URL must match one of the patterns (when any are set)."""
+    if allowed and not any(fnmatch.fnmatchcase(url, pattern) for pattern in allowed):
+        problem = f"{field}: {url!r} is not an allowed webhook target (--webhook-allow {' '.join(allowed)})"
+        raise InvalidRequest(problem, details=[problem])
 
 
 def frigade_signer(secret: str, data: dict) -> Callable[[bytes], dict[str, str]]:

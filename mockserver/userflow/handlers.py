@@ -13,6 +13,7 @@ from mockserver.lists import Page, list_object
 from mockserver.operations import Operation, Param
 from mockserver.query import LIST_PARAMS, Query
 from mockserver.userflow.store import RELATIONS, UserflowStore
+from mockserver.webhooks import check_target
 from mockserver.wire import read_json, respond
 
 
@@ -100,6 +101,8 @@ def upsert_handler(kind: str, schema: str, upsert: str, param: str | None = None
         store, query = _context(request, ("expand",))
         tree = _tree(query, kind)
         body = await read_json(request, schema)
+        if kind == "webhook_subscription" and "url" in body:
+            check_target(body["url"], request.app[SETTINGS].webhook_allow)
         args = (request.match_info[param], body) if param else (body,)
         return respond(store.render(kind, getattr(store, upsert)(*args), tree))
     return handler
