@@ -25,10 +25,19 @@ def frigade_time(moment: datetime | None = None) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+class _NoAliasLoader(yaml.SafeLoader):
+    """Safe YAML without anchors and aliases, so a small document cannot expand into a huge one."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.YAMLError("anchors and aliases (&name, *name) are not supported in flow data")
+        return super().compose_node(parent, index)
+
+
 def parse_flow_data(text: str, schemas) -> dict:
     """A flow's `data` (YAML or JSON) as an object with `steps`, or a 400 listing what is wrong."""
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as exc:
         raise InvalidRequest("data: not valid JSON or YAML", details=[f"data must be valid JSON or YAML ({exc})"]) from None
     schemas.validate("frigade/flow_data.json", data, root="data")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import random
+import re
 import string
 import uuid
 from datetime import datetime, timezone
@@ -299,7 +300,7 @@ class UserflowStore:
 
     def list_content_versions(self, page: Page, content_id: str, number=None):
         if number is not None:
-            if not (number.lstrip("-").isascii() and number.lstrip("-").isdigit()):
+            if not re.fullmatch(r"-?[0-9]{1,18}", number):
                 raise InvalidRequest(f"number: must be a whole number, got {number!r}")
             number = int(number)
         return self.versions.page(page, self.versions_of.get(content_id, []),
