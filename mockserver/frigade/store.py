@@ -34,6 +34,17 @@ class _NoAliasLoader(yaml.SafeLoader):
         return super().compose_node(parent, index)
 
 
+class _NoAliasDumper(yaml.SafeDumper):
+    """Writes shared objects out in full, as the loader above reads no aliases."""
+
+    def ignore_aliases(self, data) -> bool:
+        return True
+
+
+def dump_yaml(data) -> str:
+    return yaml.dump(data, Dumper=_NoAliasDumper, sort_keys=False, allow_unicode=True)
+
+
 def parse_flow_data(text: str, schemas) -> dict:
     """A flow's `data` (YAML or JSON) as an object with `steps`, or a 400 listing what is wrong."""
     try:
@@ -50,7 +61,7 @@ def as_yaml(text: str) -> str:
         parsed = json.loads(text)
     except ValueError:
         return text
-    return yaml.safe_dump(parsed, sort_keys=False, allow_unicode=True)
+    return dump_yaml(parsed)
 
 
 def _fresh_state() -> dict:
@@ -83,7 +94,7 @@ class FrigadeStore:
     def add_flow(self, flow: dict, schemas) -> dict:
         """Seed a flow (ExternalizedFlow fields; `data` YAML or JSON)."""
         flow = {"codeSnippet": "", "description": "", "targetingLogic": "", "status": "ACTIVE", "active": True, "version": 1, **flow}
-        flow["data"] = as_yaml(flow["data"]) if isinstance(flow["data"], str) else yaml.safe_dump(flow["data"], sort_keys=False)
+        flow["data"] = as_yaml(flow["data"]) if isinstance(flow["data"], str) else dump_yaml(flow["data"])
         flow.setdefault("id", self.next_flow_id)
         flow.setdefault("createdAt", self.now())
         flow.setdefault("modifiedAt", flow["createdAt"])
