@@ -103,10 +103,13 @@ def _gate_frigade(request: web.Request) -> None:
         raise NotFound(f"Cannot {request.method} {request.path}")
 
 
+OPEN_CONTROL_PATHS = ("/__mock/health", "/__mock/")  # health checks, and the inspector page (it holds no data)
+
+
 def _gate_control(request: web.Request) -> None:
     """With --admin-token, the control API (all but health) needs 'Authorization: Bearer <token>'."""
     token = request.app[SETTINGS].admin_token
-    if token and request.path != "/__mock/health" and not hmac.compare_digest((_bearer(request) or "").encode(), token.encode()):
+    if token and request.path not in OPEN_CONTROL_PATHS and not hmac.compare_digest((_bearer(request) or "").encode(), token.encode()):
         raise InvalidApiKey("The control API needs 'Authorization: Bearer <admin token>' (the server runs with --admin-token)")
 
 

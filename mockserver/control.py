@@ -1,5 +1,8 @@
-"""The control API under /__mock/: health, reset and the journal. JSON in and out, no API key."""
+"""The control API under /__mock/: health, reset, the journal, scenarios, webhooks, OpenAPI and the inspector page."""
 from __future__ import annotations
+
+import secrets
+from importlib.resources import files
 
 from aiohttp import web
 
@@ -10,6 +13,18 @@ from mockserver.keys import DELIVERER, ENVIRONMENTS, JOURNAL, SCENARIOS, SCHEMAS
 from mockserver.scenarios import RequestView, Scenario
 from mockserver.webhooks import check_target
 from mockserver.wire import read_json, respond
+
+
+INSPECTOR = files("mockserver").joinpath("inspector.html").read_bytes()
+
+
+async def inspector(request: web.Request) -> web.Response:
+    """The web inspector: one static page that reads the control API below. Its own script runs by a
+    per-response nonce; nothing else can (the page also never renders data as HTML)."""
+    nonce = secrets.token_urlsafe(16)
+    policy = f"default-src 'self'; script-src 'nonce-{nonce}'; style-src 'unsafe-inline'; img-src 'self'; connect-src 'self'"
+    return web.Response(body=INSPECTOR.replace(b"<script>", f'<script nonce="{nonce}">'.encode(), 1), content_type="text/html",
+                        charset="utf-8", headers={"Content-Security-Policy": policy, "Cache-Control": "no-store"})
 
 
 async def health(request: web.Request) -> web.Response:
@@ -131,6 +146,7 @@ async def openapi_document(request: web.Request) -> web.Response:
 
 def routes() -> list[web.RouteDef]:
     return [
+        web.get("/__mock/", inspector),
         web.get("/__mock/health", health),
         web.post("/__mock/reset", reset),
         web.get("/__mock/requests", list_requests),

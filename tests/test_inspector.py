@@ -1,0 +1,163 @@
+"""The web inspector at /__mock/, in a real headless Chromium (Debian's chromium and chromium-driver)."""
+import json
+import os
+import shutil
+import subprocess
+import urllib.request
+
+import pytest
+
+from conftest import SMALL
+from mockserver.pytest_plugin import _Server
+from mockserver.settings import Settings
+
+HOSTILE = {"id": "<script>window.pwned = 1</script>", "attributes": {"note": "<img src=x onerror=\"window.pwned = 2\">"}}
+
+
+def ensure_browser() -> tuple[str, str]:
+    """Debian's chromium and chromedriver, installed here when missing and possible; otherwise the test is skipped."""
+    browser, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (browser and driver) and shutil.which("apt-get") and os.geteuid() == 0:
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True, timeout=600)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium", "chromium-driver"], env=env, capture_output=True, timeout=900)
+        browser, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (browser and driver):
+        pytest.skip("no headless browser: Debian's chromium and chromium-driver are not installed and could not be installed here")
+    return browser, driver
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    chromium, chromedriver = ensure_browser()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+                 f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(chromedriver), options=options)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope="module")
+def server():
+    server = _Server(Settings(fixtures=SMALL, quiet=True, webhook_max_attempts=1, webhook_timeout=0.5))
+    url = server.start()
+    yield url
+    server.stop()
+
+
+def call(url, method="GET", body=None, key="ak_inspect", headers=None):
+    request = urllib.request.Request(url, method=method, data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return resp.status
+    except urllib.error.HTTPError as err:
+        return err.code
+
+
+def wait_for(browser, condition, timeout=10):
+    from selenium.webdriver.support.ui import WebDriverWait
+    return WebDriverWait(browser, timeout, poll_frequency=0.1).until(lambda d: condition(d))
+
+
+def rows(browser):
+    from selenium.webdriver.common.by import By
+    return browser.find_elements(By.CSS_SELECTOR, "#request-rows tr")
+
+
+def test_requests_appear_open_filter_and_stay_inert(browser, server):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    assert call(f"{server}/users/alice") == 200
+    assert call(f"{server}/users", "POST", HOSTILE) == 200
+    assert call(f"{server}/users", "POST", {"attributes": {"bad.name": 1}}) == 400
+    assert call(f"{server}/v1/public/flows", key="api_public_inspect") == 200
+    browser.get(server + "/__mock/")
+    wait_for(browser, lambda d: len(rows(d)) >= 4)
+    texts = [r.text for r in rows(browser)]
+    assert texts[0].split()[2:5] == ["frigade", "GET", "/v1/public/flows"]  # newest first
+    assert any("POST /users 400" in t for t in texts) and any("GET /users/alice 200" in t for t in texts)
+
+    hostile_row = next(r for r in rows(browser) if "POST /users 200" in r.text)
+    hostile_row.click()
+    body = wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#request-detail .request-body"))
+    assert '"id": "<script>window.pwned = 1</script>"' in body.text and "<img src=x" in body.text
+    detail = browser.find_element(By.ID, "request-detail")
+    assert detail.find_elements(By.TAG_NAME, "script") == [] and detail.find_elements(By.TAG_NAME, "img") == []
+    assert browser.execute_script("return typeof window.pwned") == "undefined"
+
+    next(r for r in rows(browser) if "POST /users 400" in r.text).click()
+    problems = wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#request-detail .validation"))
+    assert "id: is required (rule: required)" in problems.text and "attributes: " in problems.text
+
+    Select(browser.find_element(By.ID, "f-method")).select_by_visible_text("POST")
+    wait_for(browser, lambda d: all(" POST " in f" {r.text} " for r in rows(d)) and len(rows(d)) == 2)
+    status = browser.find_element(By.ID, "f-status")
+    status.send_keys("4xx")
+    wait_for(browser, lambda d: len(rows(d)) == 1 and "400" in rows(d)[0].text)
+    status.clear()
+    Select(browser.find_element(By.ID, "f-method")).select_by_visible_text("all")
+    Select(browser.find_element(By.ID, "f-api")).select_by_visible_text("frigade")
+    wait_for(browser, lambda d: len(rows(d)) == 1 and "/v1/public/flows" in rows(d)[0].text)
+    Select(browser.find_element(By.ID, "f-api")).select_by_visible_text("all")
+
+    assert call(f"{server}/groups/acme") == 200  # live refresh: it shows up without a reload
+    wait_for(browser, lambda d: "GET /groups/acme 200" in rows(d)[0].text)
+
+
+def test_scenarios_and_verify(browser, server):
+    from selenium.webdriver.common.by import By
+
+    scenario = "name: inspect-me\nenv: ak_inspect\nsteps:\n  - request: {method: GET, path: /groups}\n  - request: {method: GET, path: /users/nobody}\n"
+    request = urllib.request.Request(f"{server}/__mock/scenarios", data=scenario.encode(), method="POST",
+                                     headers={"Content-Type": "application/yaml"})
+    assert urllib.request.urlopen(request).status == 201
+    call(f"{server}/groups")
+    browser.get(server + "/__mock/")
+    browser.find_element(By.CSS_SELECTOR, "nav button[data-tab=scenarios]").click()
+    card = wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".scenario[data-name='inspect-me']"))
+    steps = [s.text for s in card.find_elements(By.CSS_SELECTOR, "tr.step")]
+    assert "consumed (1 of 1)" in steps[0] and "pending (0 of 1)" in steps[1] and "not met" in card.text
+    card.find_element(By.CSS_SELECTOR, "button.verify").click()
+    report = wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".scenario[data-name='inspect-me'] pre.report"))
+    assert "step 2 (GET /users/nobody): expected 1 more time" in report.text
+
+
+def test_webhook_attempts(browser, server):
+    from selenium.webdriver.common.by import By
+
+    assert call(f"{server}/webhook_subscriptions", "POST", {"url": "http://127.0.0.1:9/unreachable", "topics": ["group"]}) == 200
+    assert call(f"{server}/groups", "POST", {"id": "hooked-group"}) == 200
+    browser.get(server + "/__mock/")
+    browser.find_element(By.CSS_SELECTOR, "nav button[data-tab=webhooks]").click()
+    row = wait_for(browser, lambda d: next((r for r in d.find_elements(By.CSS_SELECTOR, "#webhook-rows tr") if "group.created" in r.text), None))
+    assert "failed" in row.text and "127.0.0.1:9" in row.text
+    row.click()
+    signature = wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#webhook-detail pre.signature"))
+    assert signature.text.startswith("t=") and ",v1=" in signature.text
+    assert '"topic": "group.created"' in browser.find_element(By.CSS_SELECTOR, "#webhook-detail .webhook-body").text
+
+
+def test_works_under_the_admin_token(browser):
+    from selenium.webdriver.common.by import By
+
+    server = _Server(Settings(fixtures=SMALL, quiet=True, admin_token="inspector-token"))
+    url = server.start()
+    try:
+        call(f"{url}/users/bob")
+        browser.get(url + "/__mock/")  # the page loads; its data needs the token
+        wait_for(browser, lambda d: d.find_element(By.ID, "token-box").is_displayed())
+        assert rows(browser) == []
+        browser.get(url + "/__mock/#token=inspector-token")
+        browser.refresh()
+        wait_for(browser, lambda d: any("GET /users/bob 200" in r.text for r in rows(d)))
+    finally:
+        server.stop()
