@@ -193,7 +193,7 @@ def run_verify(url: str, name: str | None, admin_token: str | None = None) -> in
         return 2
     if not names:
         print("no scenarios are loaded")
-    for status, body in results:
+    for _, body in results:
         print(body.get("report") or body.get("error", {}).get("message", body))
     return 0 if all(status == 200 for status, _ in results) else 1
 

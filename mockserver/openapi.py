@@ -63,8 +63,8 @@ def _operation(api: str, op: Operation) -> dict:
     path_params = [Param(name, {"type": "string"}, True) for name in re.findall(r"\{([^}]+)\}", op.path)]
     parameters = [_parameter(p, "path") for p in path_params] + [_parameter(p, "query") for p in op.query]
     if api == "userflow":
-        parameters.append(_parameter(Param("Userflow-Version", {"enum": ["2020-01-03"]}, description="API version; absent means the latest"),
-                                     "header"))
+        version = Param("Userflow-Version", {"enum": ["2020-01-03"]}, description="API version; absent means the latest")
+        parameters.append(_parameter(version, "header"))
     success = {"description": op.summary}
     if op.response:
         schema = _ref(op.response)

@@ -50,8 +50,8 @@ def load(path: Path) -> dict | None:
     except Exception as exc:  # a damaged pickle can fail in many ways
         raise StateError(f"{path}: the state file is damaged and cannot be read ({type(exc).__name__}: {exc})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        found = data.get("format") if isinstance(data, dict) else "unknown"
-        raise StateError(f"{path}: state format {found} was written by mockserver {data.get('version', '?') if isinstance(data, dict) else '?'}; "
+        found, writer = (data.get("format"), data.get("version", "?")) if isinstance(data, dict) else ("unknown", "?")
+        raise StateError(f"{path}: state format {found} was written by mockserver {writer}; "
                          f"this mockserver {__version__} reads format {FORMAT}")
     environments = data.get("environments")
     if not isinstance(environments, dict) or not all(

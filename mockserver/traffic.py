@@ -74,7 +74,7 @@ def after_response(request: web.Request) -> None:
 
 def fire_webhook_steps(app: web.Application, env, due: list[tuple[Scenario, Step]]) -> None:
     """Emit the webhook steps that are due, in the environment given; a step that cannot be emitted keeps its error."""
-    for scenario, step in due:
+    for _, step in due:
         hook = step.webhook
         try:
             if hook.get("api") == "frigade":

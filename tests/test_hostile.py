@@ -1,7 +1,6 @@
 """Hostile input: every case gets a clear 4xx in the API's own format, and the state afterwards equals the state before."""
 import json
 
-import pytest
 
 from mockserver.keys import ENVIRONMENTS
 

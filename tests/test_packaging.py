@@ -8,7 +8,6 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-import pytest
 import yaml
 
 from mockserver.cli import build_parser

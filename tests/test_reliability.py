@@ -6,7 +6,6 @@ import socket
 import subprocess
 import sys
 
-import pytest
 from aiohttp import web
 
 from conftest import SMALL, Receiver

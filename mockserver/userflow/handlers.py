@@ -187,7 +187,8 @@ OPERATIONS = [
          "Get a webhook subscription"),
     _write("PATCH", "/webhook_subscriptions/{subscription_id}", "webhook_subscription", "userflow/update_webhook_subscription.json",
            "update_subscription", "updateWebhookSubscription", "Update a webhook subscription"),
-    _delete("/webhook_subscriptions/{subscription_id}", "delete_subscription", "deleteWebhookSubscription", "Delete a webhook subscription"),
+    _delete("/webhook_subscriptions/{subscription_id}", "delete_subscription", "deleteWebhookSubscription",
+            "Delete a webhook subscription"),
     _list("/attribute_definitions", "listAttributeDefinitions", "List attribute definitions"),
     _list("/event_definitions", "listEventDefinitions", "List event definitions"),
 ]

@@ -81,7 +81,8 @@ def _generate(store: UserflowStore, counts: dict, seed: int) -> None:
         if tags:
             attributes["tags"] = tags
         picks = rng.choices((0, 1, 2), weights=(5, 80, 15))[0] if group_ids else 0
-        memberships = [{"group": {"id": g}, "attributes": {"role": rng.choice(ROLES)}} for g in rng.sample(group_ids, min(picks, len(group_ids)))]
+        joined = rng.sample(group_ids, min(picks, len(group_ids)))
+        memberships = [{"group": {"id": g}, "attributes": {"role": rng.choice(ROLES)}} for g in joined]
         for membership in memberships:
             if not store.group_memberships.get(membership["group"]["id"]):
                 membership["attributes"]["role"] = "owner"
@@ -104,7 +105,8 @@ CONTENT = (("flow", "Welcome tour"), ("flow", "Onboarding survey"), ("checklist"
            ("flow", "NPS survey"), ("checklist", "Admin setup"), ("flow", "Feature announcement: Automations"),
            ("launcher", "Export tooltip"), ("checklist", "Connect your integrations"), ("flow", "Invite your team"),
            ("launcher", "Billing hint"), ("flow", "Cancellation feedback"), ("checklist", "Reporting basics"))
-QUESTIONS = (("How did you hear about us?", "multiple_choice"), ("What is your role?", "text"), ("How likely are you to recommend us?", "nps"),
+QUESTIONS = (("How did you hear about us?", "multiple_choice"), ("What is your role?", "text"),
+             ("How likely are you to recommend us?", "nps"),
              ("Rate this feature", "stars"), ("Anything we could do better?", "multiline_text"))
 TASKS = ("Create your first project", "Invite a teammate", "Connect an integration", "Set up notifications", "Build a report",
          "Upload a file", "Customize your dashboard")

@@ -362,8 +362,8 @@ class UserflowStore:
                 continue
             notification = {"id": self.new_id(), "object": "webhook_notification", "api_version": sub["api_version"],
                             "created_at": self.now(), "data": data, "topic": topic}
-            self.outbox.append({"id": notification["id"], "subscription_id": sub["id"], "url": sub["url"], "secret": self.secrets[sub["id"]],
-                                "topic": topic, "notification": notification})
+            self.outbox.append({"id": notification["id"], "subscription_id": sub["id"], "url": sub["url"],
+                                "secret": self.secrets[sub["id"]], "topic": topic, "notification": notification})
 
     def find(self, ref: str) -> dict:
         """The object at an API path such as /users/<id> (a scenario's webhook `ref`)."""
@@ -437,7 +437,8 @@ class UserflowStore:
             links = self.group_memberships.get(obj["id"], {})
             return [self.users.get(u) for u in links] if field == "users" else [self.memberships[m] for m in links.values()]
         if kind == "content_version":
-            return [p for p in self.version_parts.get(obj["id"], []) if p["object"] == ("question" if field == "questions" else "checklist_task")]
+            kind = "question" if field == "questions" else "checklist_task"
+            return [p for p in self.version_parts.get(obj["id"], []) if p["object"] == kind]
         return self.session_answers.get(obj["id"], [])  # content_session.answers
 
     def render(self, kind: str, obj: dict, tree: dict) -> dict:
