@@ -1,33 +1,19 @@
-"""Property-based contract tests: Schemathesis drives every operation of both APIs from the server's own
-OpenAPI document; no 5xx, every response conforms to its declared schema and status codes."""
-import pytest
-import schemathesis
-from hypothesis import HealthCheck, settings
-from schemathesis.checks import (content_type_conformance, not_a_server_error, response_headers_conformance,
-                                 response_schema_conformance, status_code_conformance)
+"""The Schemathesis contract checks (tests/contract/check_operations.py), in a pytest process of their own.
 
-from conftest import SMALL
-from mockserver.openapi import build
-from mockserver.pytest_plugin import _Server
-from mockserver.settings import Settings
+Schemathesis keeps state about the schemas it has turned into data generators; in a process that has
+already run the rest of this suite it sometimes declares one of our request schemas unsupported, while
+the same checks pass in a fresh process. A process of their own makes the run reproducible.
+"""
+import re
+import subprocess
+import sys
+from pathlib import Path
 
-EXAMPLES = 25
-# What the contract promises. (Schemathesis' "schema-valid data is accepted" check does not fit an API where a
-# well-formed id that names nothing is a 404, or an unknown segment_id a 400.)
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
-          response_headers_conformance]
-schema = schemathesis.openapi.from_dict(build())
+CHECKS = Path(__file__).parent / "contract" / "check_operations.py"
 
 
-@pytest.fixture(scope="module")
-def base_url():
-    server = _Server(Settings(fixtures=SMALL, quiet=True))
-    yield server.start()
-    server.stop()
-
-
-@schema.parametrize()
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
-def test_every_operation_keeps_its_contract(case, base_url):
-    key = "api_private_contract" if case.path.startswith("/v1/") else "ak_contract"
-    case.call_and_validate(base_url=base_url, headers={"Authorization": f"Bearer {key}"}, checks=CHECKS)
+def test_every_operation_of_both_apis_keeps_its_contract():
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--noconftest",
+                             "-o", "python_files=check_*.py", str(CHECKS)], capture_output=True, text=True, timeout=1200)
+    assert result.returncode == 0, result.stdout[-20000:] + result.stderr[-5000:]
+    assert re.search(r"^38 passed", result.stdout.splitlines()[-1]), result.stdout[-2000:]
