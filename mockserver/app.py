@@ -176,8 +176,6 @@ async def pipeline(request: web.Request, handler) -> web.StreamResponse:
         _log_request(entry)
         await traffic.perform_fault(request, fault)
         raise asyncio.CancelledError() from None  # nothing more is written to this connection
-    except traffic.Scripted as scripted:
-        response = RENDERERS[api](scripted.error, request_id)
     except ApiError as exc:
         response = RENDERERS[api](exc, request_id)
     except web.HTTPException as exc:

@@ -9,25 +9,25 @@ from bisect import bisect_right, insort
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
+from mockserver.attributes import MISSING
 from mockserver.errors import InvalidRequest
 from mockserver.query import Query
 
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 10
-_MISSING = object()
 
 
 def _value(obj: dict, path: tuple[str, ...]):
     for part in path:
         if not isinstance(obj, dict) or part not in obj:
-            return _MISSING
+            return MISSING
         obj = obj[part]
     return obj
 
 
 def _ascending(value) -> tuple:
     """Missing values and nulls sort last ascending (and so first descending); then booleans, numbers, strings."""
-    if value is _MISSING or value is None:
+    if value is MISSING or value is None:
         return (1,)
     if isinstance(value, bool):
         return (0, 0, int(value))

@@ -27,14 +27,6 @@ class Fault(Exception):
         self.kind, self.delay_ms = kind, delay_ms
 
 
-class Scripted(Exception):
-    """A scripted error status without a body: rendered as the API's own error."""
-
-    def __init__(self, error: ApiError):
-        super().__init__(error.message)
-        self.error = error
-
-
 def send_outboxes(app: web.Application, env) -> None:
     """Hand every notification an environment has queued to the deliverer; they go out in the background."""
     for api, store in (("userflow", env.userflow), ("frigade", env.frigade)):
@@ -108,8 +100,8 @@ async def before_handler(request: web.Request) -> tuple[web.StreamResponse | Non
     if "body" in spec:
         return respond(spec["body"], status=status or 200, headers=spec.get("headers")), None
     if status and status >= 400:
-        raise Scripted(error_for_status(status, f"Scripted {status} from scenario {spec['scenario']!r}, step {spec['step']}",
-                                        spec.get("headers")))
+        # rendered by the pipeline as the API's own error body for that status
+        raise error_for_status(status, f"Scripted {status} from scenario {spec['scenario']!r}, step {spec['step']}", spec.get("headers"))
     return None, spec
 
 

@@ -95,14 +95,15 @@ def get_handler(kind: str, getter: str, param: str):
     return handler
 
 
-def upsert_handler(kind: str, schema: str, upsert: str, param: str | None = None):
-    """POST (create or update) or PATCH (`param` names the id in the path) with a JSON body."""
+def upsert_handler(kind: str, schema: str, upsert: str, param: str | None = None, check: Callable | None = None):
+    """POST (create or update) or PATCH (`param` names the id in the path) with a JSON body; `check(request, body)`
+    applies a server policy before the store sees the body."""
     async def handler(request: web.Request) -> web.Response:
         store, query = _context(request, ("expand",))
         tree = _tree(query, kind)
         body = await read_json(request, schema)
-        if kind == "webhook_subscription" and "url" in body:
-            check_target(body["url"], request.app[SETTINGS].webhook_allow)
+        if check:
+            check(request, body)
         args = (request.match_info[param], body) if param else (body,)
         return respond(store.render(kind, getattr(store, upsert)(*args), tree))
     return handler
@@ -152,10 +153,16 @@ def _get(path: str, kind: str, getter: str, op_id: str, summary: str) -> Operati
     return Operation("GET", path, get_handler(kind, getter, param), op_id, summary, f"userflow/{kind}.json", query=_params(["expand"]))
 
 
-def _write(method: str, path: str, kind: str, schema: str, action: str, op_id: str, summary: str) -> Operation:
+def _write(method: str, path: str, kind: str, schema: str, action: str, op_id: str, summary: str, check=None) -> Operation:
     param = path.rsplit("{", 1)[1].rstrip("}") if "{" in path else None
-    return Operation(method, path, upsert_handler(kind, schema, action, param), op_id, summary, f"userflow/{kind}.json",
+    return Operation(method, path, upsert_handler(kind, schema, action, param, check), op_id, summary, f"userflow/{kind}.json",
                      request=schema, query=_params(["expand"]))
+
+
+def _webhook_target(request: web.Request, body: dict) -> None:
+    """--webhook-allow, for the subscription operations that take a `url`."""
+    if "url" in body:
+        check_target(body["url"], request.app[SETTINGS].webhook_allow)
 
 
 def _delete(path: str, deleter: str, op_id: str, summary: str) -> Operation:
@@ -182,11 +189,11 @@ OPERATIONS = [
     _get("/content_sessions/{session_id}", "content_session", "get_content_session", "getContentSession", "Get a content session"),
     _list("/webhook_subscriptions", "listWebhookSubscriptions", "List webhook subscriptions"),
     _write("POST", "/webhook_subscriptions", "webhook_subscription", "userflow/create_webhook_subscription.json", "create_subscription",
-           "createWebhookSubscription", "Create a webhook subscription"),
+           "createWebhookSubscription", "Create a webhook subscription", _webhook_target),
     _get("/webhook_subscriptions/{subscription_id}", "webhook_subscription", "get_subscription", "getWebhookSubscription",
          "Get a webhook subscription"),
     _write("PATCH", "/webhook_subscriptions/{subscription_id}", "webhook_subscription", "userflow/update_webhook_subscription.json",
-           "update_subscription", "updateWebhookSubscription", "Update a webhook subscription"),
+           "update_subscription", "updateWebhookSubscription", "Update a webhook subscription", _webhook_target),
     _delete("/webhook_subscriptions/{subscription_id}", "delete_subscription", "deleteWebhookSubscription",
             "Delete a webhook subscription"),
     _list("/attribute_definitions", "listAttributeDefinitions", "List attribute definitions"),
