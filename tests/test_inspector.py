@@ -63,8 +63,25 @@ def call(url, method="GET", body=None, key="ak_inspect", headers=None):
 
 
 def wait_for(browser, condition, timeout=10):
+    """Until `condition` holds; the page redraws itself every second, so an element found a moment ago may be
+    gone (stale): such a try simply runs again."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
-    return WebDriverWait(browser, timeout, poll_frequency=0.1).until(lambda d: condition(d))
+    return WebDriverWait(browser, timeout, poll_frequency=0.1, ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda d: condition(d))
+
+
+def click(browser, css: str, containing: str = "") -> None:
+    """Click the first element matching `css` whose text contains `containing`, found and clicked in one try."""
+    from selenium.webdriver.common.by import By
+
+    def attempt(d):
+        element = next((e for e in d.find_elements(By.CSS_SELECTOR, css) if containing in e.text), None)
+        if element is None:
+            return False
+        element.click()
+        return True
+    wait_for(browser, attempt)
 
 
 def rows(browser):
@@ -82,21 +99,21 @@ def test_requests_appear_open_filter_and_stay_inert(browser, server):
     assert call(f"{server}/v1/public/flows", key="api_public_inspect") == 200
     browser.get(server + "/__mock/")
     wait_for(browser, lambda d: len(rows(d)) >= 4)
-    texts = [r.text for r in rows(browser)]
+    texts = wait_for(browser, lambda d: [r.text for r in rows(d)])
     assert texts[0].split()[2:5] == ["frigade", "GET", "/v1/public/flows"]  # newest first
     assert any("POST /users 400" in t for t in texts) and any("GET /users/alice 200" in t for t in texts)
 
-    hostile_row = next(r for r in rows(browser) if "POST /users 200" in r.text)
-    hostile_row.click()
-    body = wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#request-detail .request-body"))
-    assert '"id": "<script>window.pwned = 1</script>"' in body.text and "<img src=x" in body.text
-    detail = browser.find_element(By.ID, "request-detail")
-    assert detail.find_elements(By.TAG_NAME, "script") == [] and detail.find_elements(By.TAG_NAME, "img") == []
+    click(browser, "#request-rows tr", "POST /users 200")
+    body = wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#request-detail .request-body").text)
+    assert '"id": "<script>window.pwned = 1</script>"' in body and "<img src=x" in body
+    inserted = wait_for(browser, lambda d: [len(d.find_element(By.ID, "request-detail").find_elements(By.TAG_NAME, tag))
+                                            for tag in ("script", "img")])
+    assert inserted == [0, 0]  # the hostile body created no script or img element
     assert browser.execute_script("return typeof window.pwned") == "undefined"
 
-    next(r for r in rows(browser) if "POST /users 400" in r.text).click()
-    problems = wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#request-detail .validation"))
-    assert "id: is required (rule: required)" in problems.text and "attributes: " in problems.text
+    click(browser, "#request-rows tr", "POST /users 400")
+    problems = wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#request-detail .validation").text)
+    assert "id: is required (rule: required)" in problems and "attributes: " in problems
 
     Select(browser.find_element(By.ID, "f-method")).select_by_visible_text("POST")
     wait_for(browser, lambda d: all(" POST " in f" {r.text} " for r in rows(d)) and len(rows(d)) == 2)
@@ -123,12 +140,13 @@ def test_scenarios_and_verify(browser, server):
     call(f"{server}/groups")
     browser.get(server + "/__mock/")
     browser.find_element(By.CSS_SELECTOR, "nav button[data-tab=scenarios]").click()
-    card = wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".scenario[data-name='inspect-me']"))
-    steps = [s.text for s in card.find_elements(By.CSS_SELECTOR, "tr.step")]
-    assert "consumed (1 of 1)" in steps[0] and "pending (0 of 1)" in steps[1] and "not met" in card.text
-    card.find_element(By.CSS_SELECTOR, "button.verify").click()
-    report = wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".scenario[data-name='inspect-me'] pre.report"))
-    assert "step 2 (GET /users/nobody): expected 1 more time" in report.text
+    card = ".scenario[data-name='inspect-me']"
+    steps, text = wait_for(browser, lambda d: ([s.text for s in d.find_elements(By.CSS_SELECTOR, card + " tr.step")],
+                                               d.find_element(By.CSS_SELECTOR, card).text))
+    assert "consumed (1 of 1)" in steps[0] and "pending (0 of 1)" in steps[1] and "not met" in text
+    click(browser, card + " button.verify")
+    report = wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, card + " pre.report").text)
+    assert "step 2 (GET /users/nobody): expected 1 more time" in report
 
 
 def test_webhook_attempts(browser, server):
@@ -138,12 +156,14 @@ def test_webhook_attempts(browser, server):
     assert call(f"{server}/groups", "POST", {"id": "hooked-group"}) == 200
     browser.get(server + "/__mock/")
     browser.find_element(By.CSS_SELECTOR, "nav button[data-tab=webhooks]").click()
-    row = wait_for(browser, lambda d: next((r for r in d.find_elements(By.CSS_SELECTOR, "#webhook-rows tr") if "group.created" in r.text), None))
-    assert "failed" in row.text and "127.0.0.1:9" in row.text
-    row.click()
-    signature = wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#webhook-detail pre.signature"))
-    assert signature.text.startswith("t=") and ",v1=" in signature.text
-    assert '"topic": "group.created"' in browser.find_element(By.CSS_SELECTOR, "#webhook-detail .webhook-body").text
+    row = wait_for(browser, lambda d: next((r.text for r in d.find_elements(By.CSS_SELECTOR, "#webhook-rows tr")
+                                            if "group.created" in r.text), None))
+    assert "failed" in row and "127.0.0.1:9" in row
+    click(browser, "#webhook-rows tr", "group.created")
+    signature = wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#webhook-detail pre.signature").text)
+    assert signature.startswith("t=") and ",v1=" in signature
+    body = wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#webhook-detail .webhook-body").text)
+    assert '"topic": "group.created"' in body
 
 
 def test_works_under_the_admin_token(browser):
