@@ -141,8 +141,10 @@ def test_scenarios_and_verify(browser, server):
     browser.get(server + "/__mock/")
     browser.find_element(By.CSS_SELECTOR, "nav button[data-tab=scenarios]").click()
     card = ".scenario[data-name='inspect-me']"
-    steps, text = wait_for(browser, lambda d: ([s.text for s in d.find_elements(By.CSS_SELECTOR, card + " tr.step")],
-                                               d.find_element(By.CSS_SELECTOR, card).text))
+    def read_card(d):
+        steps = [s.text for s in d.find_elements(By.CSS_SELECTOR, card + " tr.step")]
+        return (steps, d.find_element(By.CSS_SELECTOR, card).text) if len(steps) == 2 else None
+    steps, text = wait_for(browser, read_card)
     assert "consumed (1 of 1)" in steps[0] and "pending (0 of 1)" in steps[1] and "not met" in text
     click(browser, card + " button.verify")
     report = wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, card + " pre.report").text)
