@@ -29,6 +29,7 @@ from mockserver.schemas import Schemas
 from mockserver.settings import Settings
 from mockserver.userflow import handlers as userflow
 from mockserver.documents import DocumentError
+from mockserver.files import FileProblem
 from mockserver.webhooks import Deliverer, RetryPolicy, check_target
 from mockserver.wire import respond
 
@@ -223,8 +224,8 @@ async def _state_context(app: web.Application):
             await asyncio.sleep(settings.state_interval)
             try:
                 state.save(settings.state, app[ENVIRONMENTS].all())
-            except OSError as exc:  # keep serving; the next save may succeed
-                log.error("cannot save state to %s: %s", settings.state, exc)
+            except FileProblem as exc:  # keep serving; the next save may succeed
+                log.error("%s", exc)
 
     task = asyncio.get_running_loop().create_task(save_periodically())
     yield
@@ -250,7 +251,10 @@ def create_app(settings: Settings) -> web.Application:
             check_target(hook["url"], settings.webhook_allow, f"frigade.webhooks[{i}].url")
         except ApiError as exc:
             raise DocumentError(f"{settings.fixtures}: {exc.message}") from None
-    app[ENVIRONMENTS] = Environments(settings.seed, loaded, schemas, settings.api_keys)
+    try:
+        app[ENVIRONMENTS] = Environments(settings.seed, loaded, schemas, settings.api_keys)
+    except ApiError as exc:  # a fixture the API's own rules refuse, e.g. a flow id the generated flows already use
+        raise DocumentError(f"{settings.fixtures or fixtures.BUILTIN}: {exc.message}") from None
     saved = state.load(settings.state) if settings.state else None
     if saved is not None:
         app[ENVIRONMENTS].restore(saved)

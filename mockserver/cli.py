@@ -8,12 +8,15 @@ import logging
 import os
 import signal
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.web_app import CleanupError
 
 from mockserver import __version__
 from mockserver.documents import DocumentError
+from mockserver.files import FileProblem, check_writable
 from mockserver.limits import parse_rate
 from mockserver.state import StateError
 from mockserver.keys import SETTINGS
@@ -28,7 +31,8 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per line; a request line also carries its fields (method, path, status, ...)."""
 
     def format(self, record: logging.LogRecord) -> str:
-        line = {"time": self.formatTime(record), "level": record.levelname.lower(), "logger": record.name, "message": record.getMessage(),
+        moment = datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds")
+        line = {"time": moment, "level": record.levelname.lower(), "logger": record.name, "message": record.getMessage(),
                 **getattr(record, "fields", {})}
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
@@ -48,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mockserver", description="Stateful mock of the Userflow and Frigade APIs.")
     parser.add_argument("--version", action="version", version=f"mockserver {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.commands = commands.choices  # name -> its parser, for errors in the command's own terms
     serve = commands.add_parser("serve", help="run the server", description=(
         "Run the mock server. Every option can also be set as an environment variable MOCKSERVER_<NAME> "
         "(e.g. MOCKSERVER_PORT=0, MOCKSERVER_API_KEY=ak_a,ak_b); flags win over the environment."))
@@ -58,10 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="fixture file (YAML/JSON) or folder of them (default: the built-in data set)")
     serve.add_argument("--api-key", dest="api_keys", action="append", default=[], metavar="KEY",
                        help="accept only this API key (repeatable); default: any well-formed key")
-    serve.add_argument("--strict", action="store_true", default=None,
+    serve.add_argument("--strict", action=argparse.BooleanOptionalAction,
                        help="answer 400 to unknown body fields and query parameters instead of ignoring them")
     serve.add_argument("--log-format", choices=("text", "json"), help="log line format on stderr (default text)")
-    serve.add_argument("--quiet", action="store_true", default=None, help="log warnings and errors only: no line per request, no summary")
+    serve.add_argument("--quiet", action=argparse.BooleanOptionalAction,
+                       help="log warnings and errors only: no line per request, no summary")
     serve.add_argument("--journal-size", type=int, metavar="N",
                        help=f"requests kept in the journal; the oldest are dropped first (default {DEFAULTS.journal_size})")
     guard = serve.add_argument_group("security")
@@ -100,8 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
                                   description="Print the OpenAPI 3.1 document (JSON) generated from schemas/ and the operation tables.")
     openapi.add_argument("--api", choices=("userflow", "frigade"), help="only this API (default: both)")
     verify = commands.add_parser("verify", help="check a running server's scenarios; exit 1 with a readable diff if any is unmet",
-                                 description="Ask a running mockserver whether every scenario's expectations were met.")
-    verify.add_argument("--url", required=True, help="the server, e.g. http://127.0.0.1:8080")
+                                 description="Ask a running mockserver whether every scenario's expectations were met: exit 0 "
+                                             "when all are, 1 when any is not (or none is loaded), 2 when the server cannot be asked.")
+    verify.add_argument("--url", default=os.environ.get("MOCKSERVER_URL"),
+                        help="the server, e.g. http://127.0.0.1:8080 (default: MOCKSERVER_URL)")
     verify.add_argument("--scenario", metavar="NAME", help="verify only this scenario (default: every loaded scenario)")
     verify.add_argument("--admin-token", metavar="TOKEN", default=os.environ.get("MOCKSERVER_ADMIN_TOKEN"),
                         help="the server's --admin-token (default: MOCKSERVER_ADMIN_TOKEN)")
@@ -132,6 +140,16 @@ def summary(app) -> str:
     return "loaded " + "; ".join(parts)
 
 
+class ListenError(Exception):
+    """The server cannot bind its address."""
+
+
+def _shutdown_problems(exc: BaseException) -> list[FileProblem]:
+    """The files that could not be written while shutting down (aiohttp gathers several into a CleanupError)."""
+    found = exc.args[1] if isinstance(exc, CleanupError) and len(exc.args) > 1 else [exc]
+    return [e for e in found if isinstance(e, FileProblem)]
+
+
 async def serve(settings: Settings) -> None:
     from mockserver.app import create_app
 
@@ -142,64 +160,114 @@ async def serve(settings: Settings) -> None:
     app = create_app(settings)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port)
-    await site.start()
+    try:
+        await web.TCPSite(runner, settings.host, settings.port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise ListenError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}") from None
     port = runner.addresses[0][1]
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     log.info("%s", summary(app))
     print(f"mockserver listening on http://{host}:{port}", flush=True)
     await stop.wait()
     log.info("shutting down")
-    await runner.cleanup()
+    try:
+        await runner.cleanup()
+    except (FileProblem, CleanupError) as exc:
+        problems = _shutdown_problems(exc)
+        if not problems:
+            raise
+        raise ShutdownFailed("; ".join(map(str, problems))) from None
+
+
+class ShutdownFailed(Exception):
+    """Something the server had to write on the way out (--record, --state) could not be written."""
 
 
 def run_lint(paths: list[Path]) -> int:
+    """Each argument is checked as --fixtures or --scenario would read it: the files of a folder are one data set."""
     from mockserver.documents import check
     from mockserver.schemas import Schemas
 
     schemas, failed = Schemas(), False
-    files = [f for p in paths for f in (sorted(q for q in p.iterdir() if q.suffix in (".yaml", ".yml", ".json")) if p.is_dir() else [p])]
-    for path in files:
-        try:
-            _, problems = check(str(path), path.read_text(encoding="utf-8"), schemas)
-        except OSError as exc:
-            problems = [f"{path}: cannot read: {exc.strerror}"]
-        except DocumentError as exc:
-            problems = str(exc).splitlines()
-        failed = failed or bool(problems)
-        print("\n".join(problems) if problems else f"{path}: ok")
+    for argument in paths:
+        group = sorted(q for q in argument.iterdir() if q.suffix in (".yaml", ".yml", ".json")) if argument.is_dir() else [argument]
+        seen_flows: dict = {}
+        for path in group:
+            try:
+                _, problems = check(str(path), path.read_text(encoding="utf-8"), schemas, seen_flows)
+            except OSError as exc:
+                problems = [f"{path}: cannot read: {exc.strerror}"]
+            except UnicodeDecodeError as exc:
+                problems = [f"{path}: not UTF-8 text (byte {exc.start})"]
+            except DocumentError as exc:
+                problems = str(exc).splitlines()
+            failed = failed or bool(problems)
+            print("\n".join(problems) if problems else f"{path}: ok")
     return 1 if failed else 0
 
 
-def run_verify(url: str, name: str | None, admin_token: str | None = None) -> int:
+class CannotAsk(Exception):
+    """The server could not be asked (exit 2)."""
+
+
+def run_verify(url: str | None, name: str | None, admin_token: str | None = None) -> int:
     import urllib.error
     import urllib.parse
     import urllib.request
 
+    if not url:
+        print("mockserver verify: which server? Pass --url URL or set MOCKSERVER_URL", file=sys.stderr)
+        return 2
+    base = url.rstrip("/")
+
     def call(method: str, path: str):
-        request = urllib.request.Request(url.rstrip("/") + path, method=method,
+        request = urllib.request.Request(base + path, method=method,
                                          headers={"Authorization": f"Bearer {admin_token}"} if admin_token else {})
         try:
             with urllib.request.urlopen(request, timeout=30) as resp:
-                return resp.status, json.loads(resp.read())
+                status, kind, raw = resp.status, resp.headers.get_content_type(), resp.read()
         except urllib.error.HTTPError as err:
-            return err.code, json.loads(err.read() or b"{}")
+            status, kind, raw = err.code, err.headers.get_content_type(), err.read()
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise CannotAsk(f"cannot reach {url}: {getattr(exc, 'reason', None) or exc}") from None
+        if status == 401 and kind == "application/json":
+            raise CannotAsk(f"{url} refused the admin token given" if admin_token else
+                            f"{url} runs with --admin-token: pass --admin-token TOKEN or set MOCKSERVER_ADMIN_TOKEN")
+        try:
+            body = json.loads(raw) if kind == "application/json" else None
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or status not in (200, 404, 409):
+            raise CannotAsk(f"{url} is not a mockserver: {method} {path} answered {status} ({kind})")
+        return status, body
 
     try:
-        names = [name] if name else [s["name"] for s in call("GET", "/__mock/scenarios")[1]["scenarios"]]
+        status, listing = call("GET", "/__mock/scenarios")
+        if "scenarios" not in listing:
+            raise CannotAsk(f"{url} is not a mockserver: GET /__mock/scenarios answered without a list of scenarios")
+        names = [name] if name else [s["name"] for s in listing["scenarios"]]
         results = [call("POST", f"/__mock/scenarios/{urllib.parse.quote(n, safe='')}/verify") for n in names]
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        print(f"mockserver verify: cannot ask {url}: {exc}", file=sys.stderr)
+    except CannotAsk as exc:
+        print(f"mockserver verify: {exc}", file=sys.stderr)
         return 2
     if not names:
-        print("no scenarios are loaded")
+        print(f"no scenarios are loaded on {url}: nothing was verified (load them with --scenario or POST /__mock/scenarios)")
+        return 1
     for _, body in results:
         print(body.get("report") or body.get("error", {}).get("message", body))
     return 0 if all(status == 200 for status, _ in results) else 1
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv:
+        parser.print_help(sys.stderr)
+        return 2
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # told in the terms of the command that was typed, with its own usage
+        parser.commands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.command == "lint":
         return run_lint(args.files)
     if args.command == "openapi":
@@ -212,7 +280,10 @@ def main(argv: list[str] | None = None) -> int:
         settings = settings_from(vars(args))
         if settings.rate_limit:
             parse_rate(settings.rate_limit)
-    except ValueError as exc:
+        for option, path in (("--state", settings.state), ("--record", settings.record)):
+            if path is not None:
+                check_writable(path, option)
+    except (ValueError, FileProblem) as exc:
         print(f"mockserver: error: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_format, settings.quiet)
@@ -221,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     except (DocumentError, StateError) as exc:
         print(f"mockserver: error: {exc}", file=sys.stderr)
         return 2
-    except OSError as exc:
-        print(f"mockserver: error: cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}", file=sys.stderr)
+    except (ListenError, ShutdownFailed) as exc:
+        print(f"mockserver: error: {exc}", file=sys.stderr)
         return 1
     return 0

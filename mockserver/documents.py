@@ -5,6 +5,7 @@ import json
 
 import yaml
 
+from mockserver import yamltext
 from mockserver.scenarios import Scenario
 
 
@@ -12,17 +13,35 @@ class DocumentError(Exception):
     """A file that cannot be used: one `file:line: problem` per line."""
 
 
+def _strict_json(name: str, text: str) -> None:
+    """A .json document must be JSON, not merely YAML that looks like it (single quotes, trailing commas), and no
+    key may be given twice."""
+    def no_twice(pairs):
+        keys = [k for k, _ in pairs]
+        twice = next((k for k in keys if keys.count(k) > 1), None)
+        if twice is not None:
+            raise ValueError(f"key {twice!r} is given twice")
+        return dict(pairs)
+
+    try:
+        json.loads(text, object_pairs_hook=no_twice)
+    except json.JSONDecodeError as exc:
+        raise DocumentError(f"{name}:{exc.lineno}: not valid JSON: {exc.msg} (column {exc.colno})") from None
+    except ValueError as exc:
+        raise DocumentError(f"{name}: not valid JSON: {exc}") from None
+
+
 def parse(name: str, text: str):
     """(document, node tree) of YAML or JSON text; the nodes carry the line numbers."""
+    if name.endswith(".json"):
+        _strict_json(name, text)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        doc = yaml.safe_load(text)
+        return yamltext.compose(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""
         raise DocumentError(f"{name}{line}: not valid {'JSON' if name.endswith('.json') else 'YAML'}: "
                             f"{getattr(exc, 'problem', None) or exc}") from None
-    return doc, node
 
 
 def line_of(node, path: list) -> int:
@@ -46,8 +65,9 @@ def kind_of(doc) -> str:
     return "scenario" if isinstance(doc, dict) and "steps" in doc else "fixtures"
 
 
-def check(name: str, text: str, schemas) -> tuple[object, list[str]]:
-    """The document and its problems, each `file:line: field: message (rule: ...)`."""
+def check(name: str, text: str, schemas, seen_flows: dict | None = None) -> tuple[object, list[str]]:
+    """The document and its problems, each `file:line: field: message (rule: ...)`. `seen_flows` carries the Frigade
+    flow slugs and ids of fixture files read before this one (a folder of fixtures is one data set)."""
     doc, node = parse(name, text)
     kind = kind_of(doc)
     schema = "scenario.json" if kind == "scenario" else "fixtures.json"
@@ -57,7 +77,24 @@ def check(name: str, text: str, schemas) -> tuple[object, list[str]]:
             Scenario.from_document(doc, name)
         except ValueError as exc:
             problems.append(f"{name}:{line_of(node, ['steps'])}: steps: {exc} (rule: webhook-needs-env)")
+    if kind == "fixtures" and not problems:
+        problems += _duplicate_flows(name, doc, node, {} if seen_flows is None else seen_flows)
     return doc, problems
+
+
+def _duplicate_flows(name: str, doc, node, seen: dict) -> list[str]:
+    """Frigade flows are found by slug and by numeric id: each must name one flow across the whole data set."""
+    problems = []
+    for i, flow in enumerate(((doc or {}).get("frigade") or {}).get("flows", [])):
+        for field in ("slug", "id"):
+            if field not in flow:
+                continue
+            where = f"{name}:{line_of(node, ['frigade', 'flows', i, field])}"
+            first = seen.setdefault((field, flow[field]), where)
+            if first != where:
+                problems.append(f"{where}: frigade.flows[{i}].{field}: {flow[field]!r} is already used by the flow at {first} "
+                                f"(rule: unique)")
+    return problems
 
 
 def load_scenario(name: str, text: str, schemas, source: str) -> Scenario:
@@ -70,4 +107,4 @@ def load_scenario(name: str, text: str, schemas, source: str) -> Scenario:
 
 
 def dump(doc, as_json: bool) -> str:
-    return json.dumps(doc, indent=2) + "\n" if as_json else yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+    return json.dumps(doc, indent=2) + "\n" if as_json else yamltext.dump(doc)

@@ -21,7 +21,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from mockserver.documents import DocumentError
+from mockserver.files import FileProblem
 from mockserver.settings import Settings, settings_from
+from mockserver.state import StateError
 
 USERFLOW_VERSION = "2020-01-03"
 
@@ -65,11 +68,18 @@ class _Server:
         self.loop.run_until_complete(runner.cleanup())
         self.loop.close()
 
-    def start(self) -> str:
+    def start(self, timeout: float = 300) -> str:
+        """The server's URL once it listens; the real error, at once, when it cannot start."""
         self.thread.start()
-        self.ready.wait(60)
+        deadline = time.monotonic() + timeout
+        while not self.ready.wait(0.05):
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                self.error = self.error or RuntimeError(f"no answer after {timeout:g} s" if self.thread.is_alive() else
+                                                        "its thread ended without an error")
+                break
         if self.error is not None:
-            raise RuntimeError(f"mockserver did not start: {self.error}") from self.error
+            known = isinstance(self.error, (DocumentError, StateError, FileProblem, ValueError, OSError))
+            raise RuntimeError(f"mockserver did not start: {self.error if known else repr(self.error)}") from self.error
         return self.url
 
     def stop(self) -> None:
@@ -88,19 +98,28 @@ def _call(url: str, method: str = "GET", body: bytes | None = None, headers: dic
         return err.code, json.loads(raw) if raw else None
 
 
-class MockserverEnvironment:
-    """One test's view of the server: its own keys (so its own environment), journal, scenarios and webhooks."""
+def _slug(text: str, size: int, allowed: str = "") -> str:
+    return "".join(c for c in text if c.isascii() and (c.isalnum() or c in allowed))[:size]
 
-    def __init__(self, url: str):
+
+class MockserverEnvironment:
+    """One test's view of the server: its own keys (so its own environment), journal, scenarios and webhooks.
+
+    Keys and scenario names carry the test's name, so the journal, the inspector and verify reports say which test
+    they belong to, and a random part, so parallel jobs on one shared server never meet.
+    """
+
+    def __init__(self, url: str, test_name: str = "test"):
         self.url = url.rstrip("/")
-        token = secrets.token_hex(8)
-        self.userflow_key = f"ak_test{token}"
-        self.frigade_env = f"test{token}"
+        token = secrets.token_hex(4)
+        name = _slug(test_name.replace("[", "_"), 48, "_-") or "test"
+        self.userflow_key = f"ak_{_slug(name, 48)}{token}"
+        self.frigade_env = f"{name}-{token}"
         self.frigade_public_key = f"api_public_{self.frigade_env}"
         self.frigade_private_key = f"api_private_{self.frigade_env}"
         self.headers = {"Authorization": f"Bearer {self.userflow_key}", "Userflow-Version": USERFLOW_VERSION,
                         "Content-Type": "application/json"}
-        self._scenarios: list[str] = []
+        self._scenarios: dict[str, bool] = {}  # name here -> verify it at teardown
 
     def frigade_headers(self, private: bool = False) -> dict[str, str]:
         key = self.frigade_private_key if private else self.frigade_public_key
@@ -130,34 +149,49 @@ class MockserverEnvironment:
                 return sorted((a for r in replies for a in r["attempts"]), key=lambda a: a["time"])
             time.sleep(0.05)
 
-    def load_scenario(self, source) -> str:
+    def load_scenario(self, source, verify: bool = True) -> str:
         """Load a scenario (a path, a YAML/JSON text, or a dict) for this test's environment; returns its name here.
 
         Without an `env` it applies to this test's Frigade environment when every request step is under /v1/,
         else to its Userflow environment. Its name gets this test's prefix, so parallel tests never collide.
+        Unless `verify=False`, it is verified when the test ends (a test that forgets verify() does not pass).
         """
+        __tracebackhide__ = True
         if isinstance(source, (str, Path)) and Path(source).suffix in (".yaml", ".yml", ".json") and Path(source).exists():
             source = Path(source).read_text(encoding="utf-8")
         doc = yaml.safe_load(source) if isinstance(source, str) else dict(source)
         if "env" not in doc:
             paths = [s["request"]["path"] for s in doc.get("steps", []) if "request" in s]
             doc["env"] = self.frigade_env if paths and all(p.startswith("/v1/") for p in paths) else self.userflow_key
-        doc["name"] = f"{self.frigade_env}-{doc.get('name', 'scenario')}"
+        doc["name"] = f"{self.frigade_env}.{doc.get('name', 'scenario')}"
         status, body = self._control("POST", "/scenarios", doc)
         if status != 201:
             raise ValueError(body["error"]["message"])
-        self._scenarios.append(doc["name"])
+        self._scenarios[doc["name"]] = verify
         return doc["name"]
 
-    def verify(self) -> None:
-        """Raise AssertionError with the readable report if any scenario this test loaded is not met."""
+    def _unmet(self, names) -> list[str]:
         reports = []
-        for name in self._scenarios:
+        for name in names:
             status, body = self._control("POST", f"/scenarios/{urllib.parse.quote(name, safe='')}/verify")
             if status != 200:
                 reports.append(body.get("report") or body["error"]["message"])
+        return reports
+
+    def verify(self) -> None:
+        """Raise AssertionError with the readable report if any scenario this test loaded is not met."""
+        __tracebackhide__ = True
+        reports = self._unmet(self._scenarios)
         if reports:
             raise AssertionError("\n".join(reports))
+
+    def verify_at_teardown(self) -> None:
+        """The scenarios loaded without verify=False, checked once more as the test ends."""
+        __tracebackhide__ = True
+        reports = self._unmet(name for name, wanted in self._scenarios.items() if wanted)
+        if reports:
+            pytest.fail("scenarios this test loaded are not met at its end (call mockserver.verify() in the test to see "
+                        "it there, or load_scenario(..., verify=False) to not check it):\n" + "\n".join(reports), pytrace=False)
 
     def reset(self) -> None:
         """This test's environments back to the seeded state."""
@@ -183,26 +217,57 @@ def mockserver_settings(pytestconfig) -> Settings:
 def mockserver_url(mockserver_settings):
     """The server for the session: MOCKSERVER_URL if set (waited for), else one started in-process."""
     external = os.environ.get("MOCKSERVER_URL")
-    if external:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if _call(external.rstrip("/") + "/__mock/health")[0] == 200:
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
+    server = None if external else _Server(mockserver_settings)
+    url, problem = "", None
+    try:
+        url = server.start() if server else _wait_for_sidecar(external.rstrip("/"))
+    except RuntimeError as exc:
+        problem = str(exc)
+    if problem:  # every test that needs the server fails at once, with this one line
+        pytest.fail(problem, pytrace=False)
+    yield url
+    if server:
+        server.stop()
+
+
+def _wait_for_sidecar(url: str, timeout: float = 30) -> str:
+    """A server that refuses connections may still be starting: wait for it. Anything else that is not a mockserver's
+    health answer fails at once, saying what answered."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            status, body = _call(url + "/__mock/health")
+        except ValueError:
+            raise RuntimeError(f"MOCKSERVER_URL={url} is not a mockserver: /__mock/health did not answer JSON") from None
+        except OSError as exc:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"MOCKSERVER_URL={url}: no server answered within {timeout:g} s ({exc})") from None
             time.sleep(0.1)
-        yield external.rstrip("/")
-        return
-    server = _Server(mockserver_settings)
-    yield server.start()
-    server.stop()
+            continue
+        if status == 200 and body == {"status": "ok"}:
+            return url
+        raise RuntimeError(f"MOCKSERVER_URL={url} is not a mockserver: /__mock/health answered {status} {body!r}")
+
+
+_CALL_FAILED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "call":
+        item.stash[_CALL_FAILED] = report.failed
+    return report
 
 
 @pytest.fixture
-def mockserver(mockserver_url) -> MockserverEnvironment:
-    """A fresh environment of the session's server for this test; its scenarios are removed afterwards."""
-    env = MockserverEnvironment(mockserver_url)
+def mockserver(mockserver_url, request) -> MockserverEnvironment:
+    """A fresh environment of the session's server for this test; its scenarios are verified (unless the test failed
+    already) and removed afterwards."""
+    env = MockserverEnvironment(mockserver_url, request.node.name)
     yield env
-    env.close()
+    try:
+        if not request.node.stash.get(_CALL_FAILED, True):
+            env.verify_at_teardown()
+    finally:
+        env.close()

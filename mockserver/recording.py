@@ -6,6 +6,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl
 
 from mockserver.documents import DocumentError, dump, load_scenario
+from mockserver.files import write_atomically
 from mockserver.scenarios import Scenarios
 
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
@@ -26,6 +27,8 @@ def scenario_from_journal(entries: list[dict], name: str = "recorded") -> dict:
     """A strict-order scenario expecting the journaled requests again; the stateful mock answers them."""
     steps = []
     for entry in entries:
+        if entry["env"] is None:  # refused before it reached an environment (no key, /favicon.ico): not a call to expect
+            continue
         request = {"method": entry["method"],
                    "path": "/".join("{id}" if UUID.match(part) else part for part in entry["path"].split("/"))}
         query: dict = {}
@@ -42,7 +45,7 @@ def scenario_from_journal(entries: list[dict], name: str = "recorded") -> dict:
 
 
 def write(path: Path, scenario: dict) -> None:
-    path.write_text(dump(scenario, as_json=path.suffix == ".json"), encoding="utf-8")
+    write_atomically(path, dump(scenario, as_json=path.suffix == ".json").encode("utf-8"))
 
 
 def load_scenarios(paths, schemas) -> Scenarios:
@@ -53,6 +56,8 @@ def load_scenarios(paths, schemas) -> Scenarios:
             scenarios.add(load_scenario(str(path), Path(path).read_text(encoding="utf-8"), schemas, str(path)))
         except OSError as exc:
             problems.append(f"{path}: cannot read: {exc.strerror}")
+        except UnicodeDecodeError as exc:
+            problems.append(f"{path}: not UTF-8 text (byte {exc.start})")
         except DocumentError as exc:
             problems.append(str(exc))
     if problems:

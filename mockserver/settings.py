@@ -1,51 +1,81 @@
-"""One frozen Settings, built from CLI flags and MOCKSERVER_* environment variables."""
+"""One frozen Settings, built from CLI flags and MOCKSERVER_* environment variables.
+
+Every value is checked here, once, whichever way it came: a problem names the flag or the variable
+it came from and what would be accepted, so a typo is an exit-2 message and never a traceback.
+"""
 from __future__ import annotations
 
+import math
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 ENV_PREFIX = "MOCKSERVER_"
+LOG_FORMATS = ("text", "json")
+
+
+def _at_least(low):
+    return {"low": low}
+
+
+def _above(low):
+    return {"above": low}
 
 
 @dataclass(frozen=True)
 class Settings:
     host: str = "127.0.0.1"
-    port: int = 8080
-    seed: int = 0
+    port: int = field(default=8080, metadata={"low": 0, "high": 65535})
+    seed: int = field(default=0, metadata=_at_least(0))
     fixtures: Path | None = None  # None: the built-in data set
-    api_keys: tuple[str, ...] = ()  # empty: every well-formed key is accepted
+    api_keys: tuple[str, ...] = field(default=(), metadata={"env": "API_KEY"})  # empty: every well-formed key is accepted
     strict: bool = False
-    log_format: str = "text"
+    log_format: str = field(default="text", metadata={"choices": LOG_FORMATS})
     quiet: bool = False
-    journal_size: int = 1000
-    max_body_bytes: int = 1024 * 1024
-    webhook_retry_delay: float = 0.1
-    webhook_retry_factor: float = 2.0
-    webhook_max_attempts: int = 5
-    webhook_timeout: float = 5.0
-    webhook_log_size: int = 1000
-    webhook_shutdown_grace: float = 5.0
-    scenarios: tuple[Path, ...] = ()
+    journal_size: int = field(default=1000, metadata=_at_least(1))
+    max_body_bytes: int = field(default=1024 * 1024, metadata=_at_least(1))
+    webhook_retry_delay: float = field(default=0.1, metadata=_at_least(0))
+    webhook_retry_factor: float = field(default=2.0, metadata=_at_least(1))
+    webhook_max_attempts: int = field(default=5, metadata=_at_least(1))
+    webhook_timeout: float = field(default=5.0, metadata=_above(0))
+    webhook_log_size: int = field(default=1000, metadata=_at_least(1))
+    webhook_shutdown_grace: float = field(default=5.0, metadata=_at_least(0))
+    scenarios: tuple[Path, ...] = field(default=(), metadata={"env": "SCENARIO"})
     record: Path | None = None
     rate_limit: str | None = None  # N/SECONDS, per environment
-    latency_ms: int = 0
-    concurrency_limit: int = 0  # 0: no limit
+    latency_ms: int = field(default=0, metadata={"low": 0, "env": "LATENCY"})
+    concurrency_limit: int = field(default=0, metadata=_at_least(0))  # 0: no limit
     state: Path | None = None
-    state_interval: float = 30.0  # seconds between saves of --state while running
+    state_interval: float = field(default=30.0, metadata=_above(0))  # seconds between saves of --state while running
     admin_token: str | None = None  # required on /__mock/* (but health) when set
     webhook_allow: tuple[str, ...] = ()  # URL patterns webhook targets must match; empty: any
 
 
-def _parse(name: str, raw: str):
-    kind = {f.name: f.type for f in fields(Settings)}[name]
+def env_name(name: str) -> str:
+    """The environment variable of a setting: MOCKSERVER_ + its flag's name."""
+    meta = {f.name: f.metadata for f in fields(Settings)}[name]
+    return ENV_PREFIX + meta.get("env", name.upper())
+
+
+def flag_name(name: str) -> str:
+    return "--" + {"api_keys": "api-key", "scenarios": "scenario", "latency_ms": "latency"}.get(name, name.replace("_", "-"))
+
+
+def _parse(kind: str, raw: str):
+    """A variable's text as a value of the setting's type; ValueError says what was expected."""
     if kind == "int":
-        return int(raw)
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValueError(f"expected a whole number, got {raw!r}") from None
     if kind == "float":
-        return float(raw)
+        try:
+            return float(raw)
+        except ValueError:
+            raise ValueError(f"expected a number, got {raw!r}") from None
     if kind == "bool":
         if raw.lower() not in ("1", "true", "yes", "on", "0", "false", "no", "off", ""):
-            raise ValueError(f"{ENV_PREFIX}{name.upper()}: expected true or false, got {raw!r}")
+            raise ValueError(f"expected true or false, got {raw!r}")
         return raw.lower() in ("1", "true", "yes", "on")
     if kind == "tuple[str, ...]":
         return tuple(part for part in raw.split(",") if part)
@@ -58,18 +88,42 @@ def _parse(name: str, raw: str):
     return raw
 
 
+def _check(meta, value) -> None:
+    """The setting's own rule: a range, or a list of choices."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"expected a finite number, got {value!r}")
+    if "choices" in meta and value not in meta["choices"]:
+        raise ValueError(f"expected one of {', '.join(meta['choices'])}, got {value!r}")
+    if "low" in meta and value < meta["low"]:
+        raise ValueError(f"must be at least {meta['low']}" + (f" and at most {meta['high']}" if "high" in meta else "")
+                         + f", got {value!r}")
+    if "high" in meta and value > meta["high"]:
+        raise ValueError(f"must be at most {meta['high']}, got {value!r}")
+    if "above" in meta and not value > meta["above"]:
+        raise ValueError(f"must be above {meta['above']}, got {value!r}")
+
+
 def settings_from(options: dict, environ: dict[str, str] | None = None) -> Settings:
-    """Flags win over environment variables, which win over defaults."""
+    """Flags win over environment variables, which win over defaults. A value that breaks its setting's rule is a
+    ValueError naming the flag or variable it came from."""
     environ = os.environ if environ is None else environ
     values = {}
     for f in fields(Settings):
-        env_name = ENV_PREFIX + {"api_keys": "API_KEY", "scenarios": "SCENARIO", "latency_ms": "LATENCY"}.get(f.name, f.name.upper())
         given = options.get(f.name)
-        if given is not None and given is not False and given != [] and given != ():
-            values[f.name] = given
-        elif env_name in environ:
-            values[f.name] = _parse(f.name, environ[env_name])
-    for name in ("api_keys", "scenarios", "webhook_allow"):
-        if name in values:
-            values[name] = tuple(values[name])
+        if given is not None and given != [] and given != ():
+            source, value = flag_name(f.name), tuple(given) if isinstance(given, list) else given
+        elif env_name(f.name) in environ:
+            source = env_name(f.name)
+            try:
+                value = _parse(f.type, environ[source])
+            except ValueError as exc:
+                raise ValueError(f"{source}: {exc}") from None
+        else:
+            continue
+        if value is not None:
+            try:
+                _check(f.metadata, value)
+            except ValueError as exc:
+                raise ValueError(f"{source}: {exc}") from None
+        values[f.name] = value
     return Settings(**values)

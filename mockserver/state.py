@@ -6,11 +6,11 @@ damaged, or was written by an incompatible version stops start-up; it is never r
 """
 from __future__ import annotations
 
-import os
 import pickle
 from pathlib import Path
 
 from mockserver import __version__
+from mockserver.files import write_atomically
 from mockserver.frigade.store import FrigadeStore
 from mockserver.userflow.store import UserflowStore
 
@@ -27,12 +27,7 @@ def save(path: Path, environments: dict) -> None:
     payload = pickle.dumps({"format": FORMAT, "version": __version__,
                             "environments": {key: (env.userflow, env.frigade) for key, env in environments.items()}},
                            protocol=pickle.HIGHEST_PROTOCOL)
-    temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "wb") as out:
-        out.write(MAGIC + payload)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(temporary, path)
+    write_atomically(path, MAGIC + payload)
 
 
 def load(path: Path) -> dict | None:

@@ -2,6 +2,7 @@
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -77,6 +78,7 @@ def test_json_logs_on_stderr():
     stop(proc)
     lines = [json.loads(line) for line in proc.stderr.read().splitlines() if line.strip()]
     assert lines[0]["message"].startswith("loaded seed 0; fixtures ") and "4 users, 3 groups" in lines[0]["message"]
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", line["time"]) for line in lines)  # ISO 8601
     [request] = [line for line in lines if line["logger"] == "mockserver.access"]
     assert {k: request[k] for k in ("method", "path", "status", "env", "fault")} == {
         "method": "GET", "path": "/users/nobody", "status": 404, "env": "ak_cli", "fault": None}
@@ -166,7 +168,7 @@ def test_verify_unknown_scenario_and_unreachable_server():
     finally:
         stop(proc)
     result = run("verify", "--url", base)
-    assert result.returncode == 2 and "cannot ask" in result.stderr
+    assert result.returncode == 2 and f"mockserver verify: cannot reach {base}: " in result.stderr
 
 
 def test_a_bad_scenario_file_stops_start_up(tmp_path):
@@ -218,3 +220,159 @@ def test_a_bad_state_file_stops_start_up(tmp_path, content, message):
     result = run("serve", "--port", "0", "--state", str(state))
     assert result.returncode == 2 and f"mockserver: error: {state}: {message}" in result.stderr
     assert state.read_bytes() == content  # never overwritten
+
+
+# -- a newcomer's mistakes get a message, never a traceback -------------------------------------------------------------
+
+def test_mockserver_alone_lists_the_commands():
+    result = run()
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    for command in ("serve", "openapi", "verify", "lint"):
+        assert re.search(rf"^\s+{command}\s+\S", result.stderr, re.M), command
+
+
+def test_a_mistyped_flag_is_told_with_the_commands_own_usage():
+    result = run("serve", "--prot", "3")
+    assert result.returncode == 2
+    assert result.stderr.startswith("usage: mockserver serve ")
+    assert result.stderr.strip().endswith("mockserver serve: error: unrecognized arguments: --prot 3")
+
+
+@pytest.mark.parametrize("args, env, message", [
+    (["--port", "70000"], {}, "--port: must be at most 65535, got 70000"),
+    (["--port", "eighty"], {}, "argument --port: invalid int value: 'eighty'"),
+    (["--state-interval", "0"], {}, "--state-interval: must be above 0, got 0.0"),
+    (["--webhook-max-attempts", "0"], {}, "--webhook-max-attempts: must be at least 1, got 0"),
+    (["--webhook-timeout", "nan"], {}, "--webhook-timeout: expected a finite number, got nan"),
+    (["--journal-size", "-1"], {}, "--journal-size: must be at least 1, got -1"),
+    ([], {"MOCKSERVER_PORT": "eighty"}, "MOCKSERVER_PORT: expected a whole number, got 'eighty'"),
+    ([], {"MOCKSERVER_WEBHOOK_MAX_ATTEMPTS": "0"}, "MOCKSERVER_WEBHOOK_MAX_ATTEMPTS: must be at least 1, got 0"),
+    ([], {"MOCKSERVER_STRICT": "maybe"}, "MOCKSERVER_STRICT: expected true or false, got 'maybe'"),
+    ([], {"MOCKSERVER_LOG_FORMAT": "xml"}, "MOCKSERVER_LOG_FORMAT: expected one of text, json, got 'xml'"),
+    ([], {"MOCKSERVER_LATENCY": "-5"}, "MOCKSERVER_LATENCY: must be at least 0, got -5"),
+])
+def test_bad_values_name_their_flag_or_variable(args, env, message):
+    result = run("serve", *args, env={**os.environ, **env})
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_no_flag_beats_the_environment():
+    proc, base = start("--port", "0", "--fixtures", str(SMALL), "--no-strict", "--no-quiet",
+                       env={"MOCKSERVER_STRICT": "true", "MOCKSERVER_QUIET": "true"})
+    try:
+        assert call(f"{base}/users/alice?colour=red")[0] == 200  # strict would refuse the unknown parameter
+    finally:
+        stop(proc)
+    assert "mockserver.access: GET /users/alice" in proc.stderr.read()  # quiet would log nothing
+
+
+@pytest.mark.parametrize("option", ["--state", "--record"])
+def test_a_file_that_cannot_be_written_is_refused_at_start(tmp_path, option):
+    (tmp_path / "a-file").write_text("")
+    for path, reason in ((tmp_path / "missing" / "x", "No such file or directory"), (tmp_path / "a-file" / "x", "Not a directory"),
+                         (tmp_path, "is a folder, not a file")):
+        result = run("serve", "--port", "0", option, str(path))
+        assert result.returncode == 2 and f"mockserver: error: {option} {path}: " in result.stderr and reason in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]  # the probe left nothing behind
+
+
+def test_a_failed_write_at_shutdown_is_reported_as_what_it_is(tmp_path):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    recording = folder / "session.yaml"
+    proc, base = start("--port", "0", "--fixtures", str(SMALL), "--record", str(recording))
+    call(f"{base}/users/alice")
+    shutil.rmtree(folder)  # the folder goes away while the server runs
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=10) == 1
+    errors = proc.stderr.read()
+    assert f"mockserver: error: cannot write {recording}: No such file or directory" in errors and "cannot listen" not in errors
+
+
+def test_a_recording_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
+    from mockserver import files, recording
+    path = tmp_path / "recorded.yaml"
+    recording.write(path, {"name": "first", "steps": []})
+    monkeypatch.setattr(files.os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(28, "No space left on device")))
+    with pytest.raises(files.FileProblem, match="No space left on device"):
+        recording.write(path, {"name": "second", "steps": [{"request": {"path": "/users"}}]})
+    assert yaml.safe_load(path.read_text())["name"] == "first" and sorted(p.name for p in tmp_path.iterdir()) == ["recorded.yaml"]
+
+
+def test_the_recording_expects_only_calls_that_reached_an_environment(tmp_path):
+    recording = tmp_path / "session.yaml"
+    proc, base = start("--port", "0", "--fixtures", str(SMALL), "--record", str(recording))
+    call(f"{base}/users/alice", key="not-a-key")  # 401: no environment
+    try:
+        urllib.request.urlopen(f"{base}/favicon.ico", timeout=10)  # what a browser asks for beside the inspector
+    except urllib.error.HTTPError as err:
+        assert err.code == 401
+    call(f"{base}/users/bob")
+    stop(proc)
+    steps = yaml.safe_load(recording.read_text())["steps"]
+    assert [s["request"]["path"] for s in steps] == ["/users/bob"]
+
+
+def test_verify_finds_its_server_in_mockserver_url_and_says_what_is_wrong(tmp_path):
+    proc, base = start("--port", "0", "--fixtures", str(SMALL), "--admin-token", "tok")
+    try:
+        environ = {**os.environ, "MOCKSERVER_URL": base}
+        environ.pop("MOCKSERVER_ADMIN_TOKEN", None)
+        missing = run("verify", env=environ)
+        assert missing.returncode == 2
+        assert f"mockserver verify: {base} runs with --admin-token: pass --admin-token TOKEN or set MOCKSERVER_ADMIN_TOKEN" in missing.stderr
+        wrong = run("verify", "--admin-token", "nope", env=environ)
+        assert wrong.returncode == 2 and "refused the admin token given" in wrong.stderr
+        empty = run("verify", env={**environ, "MOCKSERVER_ADMIN_TOKEN": "tok"})
+        assert empty.returncode == 1 and f"no scenarios are loaded on {base}: nothing was verified" in empty.stdout
+    finally:
+        stop(proc)
+    other = subprocess.Popen([sys.executable, "-m", "http.server", "0", "--bind", "127.0.0.1"], cwd=tmp_path, stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True)
+    try:
+        port = re.search(r"port (\d+)", other.stdout.readline()).group(1)
+        result = run("verify", "--url", f"http://127.0.0.1:{port}")
+        assert result.returncode == 2
+        assert f"http://127.0.0.1:{port} is not a mockserver: GET /__mock/scenarios answered 404 (text/html)" in result.stderr
+    finally:
+        other.terminate()
+        other.wait(10)
+    nowhere = run("verify", env={k: v for k, v in os.environ.items() if k != "MOCKSERVER_URL"})
+    assert nowhere.returncode == 2 and "Pass --url URL or set MOCKSERVER_URL" in nowhere.stderr
+
+
+def test_fixtures_that_reuse_a_flow_slug_are_caught_by_lint_and_serve(tmp_path):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    flow = "    - {{slug: {slug}, name: N, type: CARD, data: {{steps: [{{id: s1}}]}}}}\n"
+    (folder / "a.yaml").write_text("frigade:\n  flows:\n" + flow.format(slug="flow_one") + flow.format(slug="flow_two"))
+    (folder / "b.yaml").write_text("frigade:\n  flows:\n" + flow.format(slug="flow_two"))
+    linted = run("lint", str(folder))
+    assert linted.returncode == 1
+    assert (f"{folder / 'b.yaml'}:3: frigade.flows[0].slug: 'flow_two' is already used by the flow at {folder / 'a.yaml'}:4 "
+            f"(rule: unique)") in linted.stdout
+    served = run("serve", "--port", "0", "--fixtures", str(folder))
+    assert served.returncode == 2 and f"{folder / 'b.yaml'}:3: frigade.flows[0].slug: 'flow_two' is already used" in served.stderr
+    (folder / "b.yaml").write_text("frigade:\n  generate: {flows: 10}\n  flows:\n"
+                                   "    - {id: 10000, slug: flow_new, name: N, type: CARD, data: {steps: [{id: s1}]}}\n")
+    clash = run("serve", "--port", "0", "--fixtures", str(folder))  # the id of a generated flow
+    assert clash.returncode == 2 and f"mockserver: error: {folder}: id 10000 is already used by another flow" in clash.stderr
+
+
+def test_fixtures_given_a_scenario_say_so():
+    result = run("serve", "--port", "0", "--fixtures", "fixtures/scenarios/flaky-network.yaml", cwd=str(SMALL.parent.parent.parent))
+    assert result.returncode == 2
+    assert "fixtures/scenarios/flaky-network.yaml: is a scenario (it has steps), not fixtures: load it with --scenario" in result.stderr
+
+
+@pytest.mark.parametrize("name, text, problem", [
+    ("twice.yaml", "users:\n  - id: a\n    id: b\n", "twice.yaml:3: not valid YAML: key 'id' is given twice"),
+    ("twice.json", '{"users": [{"id": "a",\n "id": "b"}]}', "twice.json: not valid JSON: key 'id' is given twice"),
+    ("quotes.json", "{'users': []}", "quotes.json:1: not valid JSON: Expecting property name enclosed in double quotes (column 2)"),
+    ("comma.json", '{"users": [],\n}', "comma.json:2: not valid JSON: Expecting property name enclosed in double quotes (column 1)"),
+    ("alias.yaml", "name: a\nsteps: &s []\nother: *s\n", "alias.yaml:3: not valid YAML: anchors and aliases (&name, *name) are not supported"),
+])
+def test_lint_refuses_keys_given_twice_invalid_json_and_aliases(tmp_path, name, text, problem):
+    (tmp_path / name).write_text(text)
+    result = run("lint", name, cwd=str(tmp_path))
+    assert result.returncode == 1 and problem in result.stdout, result.stdout

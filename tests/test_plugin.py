@@ -29,10 +29,11 @@ def test_verify_failure_shows_the_diff(pytester):
             mockserver.verify()
     ''')
     result = pytester.runpytest_subprocess()
-    result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*AssertionError: Scenario '*-expect-alice' is not met:*",
+    result.assert_outcomes(failed=1)  # and no second report at teardown
+    result.stdout.fnmatch_lines(["*AssertionError: Scenario 'test_wrong_call-*.expect-alice' is not met:*",
                                  "*step 1 (GET /users/alice): expected 1 more time (received 0 of 1)*",
                                  "*closest: GET /users*", "*path: expected /users/alice, got /users*"])
+    assert "pytest_plugin.py" not in result.stdout.str()  # the plugin's own frames are hidden: the test's line is shown
 
 
 def test_each_test_gets_its_own_environment(pytester):
@@ -132,7 +133,71 @@ def test_a_server_that_cannot_start_fails_the_test_clearly(pytester):
     pytester.makepyfile('''
         def test_needs_server(mockserver):
             pass
+
+        def test_needs_it_too(mockserver):
+            pass
     ''')
     result = pytester.runpytest_subprocess("--mockserver-fixtures=/no/such/fixtures.yaml")
-    result.assert_outcomes(errors=1)
+    result.assert_outcomes(errors=2)
     result.stdout.fnmatch_lines(["*mockserver did not start: /no/such/fixtures.yaml: no such fixture file or folder*"])
+    pytester.makefile(".yaml", broken="frigade:\n  flows:\n    - {slug: f, name: N, type: CARD, data: {steps: [{id: s}]}}\n"
+                                      "    - {slug: f, name: N, type: CARD, data: {steps: [{id: s}]}}\n")
+    result = pytester.runpytest_subprocess("--mockserver-fixtures=broken.yaml")
+    result.assert_outcomes(errors=2)
+    assert result.stdout.str().count("mockserver did not start: broken.yaml:4: frigade.flows[1].slug: 'f' is already used by the flow "
+                                     "at broken.yaml:3 (rule: unique)") == 2
+    assert "Traceback" not in result.stdout.str() and "The above exception" not in result.stdout.str()
+
+
+def test_a_sidecar_that_is_not_a_mockserver_fails_at_once(pytester, tmp_path):
+    other = subprocess.Popen([sys.executable, "-m", "http.server", "0", "--bind", "127.0.0.1"], cwd=tmp_path, stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True)
+    try:
+        url = "http://127.0.0.1:" + other.stdout.readline().split(" port ")[1].split()[0]
+        pytester.makepyfile('''
+            def test_needs_server(mockserver):
+                pass
+        ''')
+        monkeypatch = pytest.MonkeyPatch()
+        monkeypatch.setenv("MOCKSERVER_URL", url)
+        try:
+            result = pytester.runpytest_subprocess()
+        finally:
+            monkeypatch.undo()
+        result.assert_outcomes(errors=1)
+        result.stdout.fnmatch_lines([f"*MOCKSERVER_URL={url} is not a mockserver: /__mock/health did not answer JSON*"])
+    finally:
+        other.terminate()
+        other.wait(10)
+
+
+def test_a_scenario_the_test_forgot_to_verify_fails_it_at_teardown(pytester):
+    pytester.makepyfile('''
+        import urllib.request
+        import pytest
+
+        def get(mockserver, path):
+            urllib.request.urlopen(urllib.request.Request(mockserver.url + path, headers=mockserver.headers)).read()
+
+        def test_forgets_verify(mockserver):
+            mockserver.load_scenario({"name": "expect-bob", "steps": [{"request": {"method": "GET", "path": "/users/bob"}}]})
+            get(mockserver, "/users/alice")
+
+        def test_meets_it_without_calling_verify(mockserver):
+            mockserver.load_scenario({"name": "expect-bob", "steps": [{"request": {"method": "GET", "path": "/users/bob"}}]})
+            get(mockserver, "/users/bob")
+
+        def test_opts_out(mockserver):
+            mockserver.load_scenario({"name": "not-checked", "steps": [{"request": {"path": "/users/bob"}}]}, verify=False)
+
+        def test_fails_on_its_own(mockserver):
+            mockserver.load_scenario({"name": "expect-bob", "steps": [{"request": {"path": "/users/bob"}}]})
+            assert False, "the test's own failure"
+    ''')
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rA", f"--mockserver-fixtures={SMALL}")
+    result.assert_outcomes(passed=3, failed=1, errors=1)  # the forgetful test passed its body, then errored at teardown
+    result.stdout.fnmatch_lines(["*ERROR at teardown of test_forgets_verify*",
+                                 "*scenarios this test loaded are not met at its end*",
+                                 "*Scenario 'test_forgets_verify-*.expect-bob' is not met:*",
+                                 "*FAILED *test_fails_on_its_own*"])
+    assert "ERROR at teardown of test_fails_on_its_own" not in result.stdout.str()

@@ -3,7 +3,7 @@ import pickle
 
 import pytest
 
-from mockserver import state
+from mockserver import files, state
 from mockserver.environments import Environments
 from mockserver.fixtures import load
 from mockserver.schemas import Schemas
@@ -53,7 +53,7 @@ def test_a_failed_save_leaves_the_old_file(tmp_path, environments, monkeypatch):
     path = tmp_path / "s.state"
     state.save(path, environments().all())
     before = path.read_bytes()
-    monkeypatch.setattr(state.os, "fsync", lambda fd: (_ for _ in ()).throw(OSError("disk full")))
-    with pytest.raises(OSError):
+    monkeypatch.setattr(files.os, "fsync", lambda fd: (_ for _ in ()).throw(OSError("disk full")))
+    with pytest.raises(files.FileProblem, match="disk full"):
         state.save(path, {"ak_new": environments().get("ak_new")})
     assert path.read_bytes() == before

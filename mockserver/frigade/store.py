@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 
 import yaml
 
+from mockserver import yamltext
 from mockserver.errors import InvalidRequest, NotFound
 
 FLOW_TYPES = ("ANNOUNCEMENT", "BANNER", "CARD", "CHECKLIST", "CUSTOM", "FORM", "SURVEY", "TOUR")
@@ -25,30 +26,10 @@ def frigade_time(moment: datetime | None = None) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-class _NoAliasLoader(yaml.SafeLoader):
-    """Safe YAML without anchors and aliases, so a small document cannot expand into a huge one."""
-
-    def compose_node(self, parent, index):
-        if self.check_event(yaml.AliasEvent):
-            raise yaml.YAMLError("anchors and aliases (&name, *name) are not supported in flow data")
-        return super().compose_node(parent, index)
-
-
-class _NoAliasDumper(yaml.SafeDumper):
-    """Writes shared objects out in full, as the loader above reads no aliases."""
-
-    def ignore_aliases(self, data) -> bool:
-        return True
-
-
-def dump_yaml(data) -> str:
-    return yaml.dump(data, Dumper=_NoAliasDumper, sort_keys=False, allow_unicode=True)
-
-
 def parse_flow_data(text: str, schemas) -> dict:
     """A flow's `data` (YAML or JSON) as an object with `steps`, or a 400 listing what is wrong."""
     try:
-        data = yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 (a SafeLoader)
+        data = yamltext.load(text)
     except yaml.YAMLError as exc:
         raise InvalidRequest("data: not valid JSON or YAML", details=[f"data must be valid JSON or YAML ({exc})"]) from None
     schemas.validate("frigade/flow_data.json", data, root="data")
@@ -61,7 +42,7 @@ def as_yaml(text: str) -> str:
         parsed = json.loads(text)
     except ValueError:
         return text
-    return dump_yaml(parsed)
+    return yamltext.dump(parsed)
 
 
 def _fresh_state() -> dict:
@@ -94,12 +75,13 @@ class FrigadeStore:
     def add_flow(self, flow: dict, schemas) -> dict:
         """Seed a flow (ExternalizedFlow fields; `data` YAML or JSON)."""
         flow = {"codeSnippet": "", "description": "", "targetingLogic": "", "status": "ACTIVE", "active": True, "version": 1, **flow}
-        flow["data"] = as_yaml(flow["data"]) if isinstance(flow["data"], str) else dump_yaml(flow["data"])
+        flow["data"] = as_yaml(flow["data"]) if isinstance(flow["data"], str) else yamltext.dump(flow["data"])
         flow.setdefault("id", self.next_flow_id)
         flow.setdefault("createdAt", self.now())
         flow.setdefault("modifiedAt", flow["createdAt"])
-        if flow["slug"] in self.slugs:
-            raise InvalidRequest(f"slug: {flow['slug']!r} is already used", details=[f"slug {flow['slug']} already exists"])
+        if flow["slug"] in self.slugs or flow["id"] in self.flows:
+            taken = f"slug {flow['slug']!r}" if flow["slug"] in self.slugs else f"id {flow['id']}"
+            raise InvalidRequest(f"{taken} is already used by another flow", details=[f"{taken} already exists"])
         self.next_flow_id = max(self.next_flow_id, flow["id"] + 1)
         self.flow_data[flow["id"]] = parse_flow_data(flow["data"], schemas)
         order = ("id", "name", "description", "data", "targetingLogic", "type", "slug", "createdAt", "modifiedAt", "version",
