@@ -30,8 +30,8 @@ from mockserver.settings import Settings
 from mockserver.userflow import handlers as userflow
 from mockserver.documents import DocumentError
 from mockserver.files import FileProblem
-from mockserver.webhooks import Deliverer, RetryPolicy, check_target
-from mockserver.wire import respond
+from mockserver.webhooks import Deliverer, check_target, retry_policies
+from mockserver.wire import is_json, respond
 
 log = logging.getLogger("mockserver")
 access_log = logging.getLogger("mockserver.access")
@@ -39,7 +39,18 @@ access_log = logging.getLogger("mockserver.access")
 USERFLOW_VERSION = "2020-01-03"
 DOC_URL = "https://userflow.com/docs/api"
 REQUEST_ID_HEADER = "X-Request-Id"
-ACCEPTABLE = {"*/*", "application/*", "application/json"}
+
+
+def accepts_json(accept: str) -> bool:
+    """Whether an Accept header admits the JSON this API answers: */*, application/*, or a media type a request body
+    may have (application/json, application/...+json), unless given with q=0."""
+    for part in accept.split(","):
+        media, *params = (p.strip().lower() for p in part.split(";"))
+        if any(p.replace(" ", "") in ("q=0", "q=0.0", "q=0.00", "q=0.000") for p in params):
+            continue
+        if media in ("*/*", "application/*") or is_json(media):
+            return True
+    return False
 # req_ + 12 random hex digits for this process + an 8-digit counter: unique, and cheaper than a uuid per request
 _PROCESS = secrets.token_hex(6)
 REQUEST_IDS = (f"req_{_PROCESS}{n:08x}" for n in itertools.count(1))
@@ -85,7 +96,7 @@ def _gate_userflow(request: web.Request) -> None:
     if version is not None and version != USERFLOW_VERSION:
         raise InvalidApiVersion(f"Userflow-Version: unknown API version {version!r}; the only version is {USERFLOW_VERSION}")
     accept = request.headers.get("Accept", "").strip()
-    if accept and not any(part.split(";")[0].strip().lower() in ACCEPTABLE for part in accept.split(",")):
+    if accept and not accepts_json(accept):
         raise NotAcceptable(f"This API responds with application/json only; Accept was {accept!r}")
     route_error = _route_error(request)
     if isinstance(route_error, web.HTTPMethodNotAllowed):
@@ -259,8 +270,7 @@ def create_app(settings: Settings) -> web.Application:
     if saved is not None:
         app[ENVIRONMENTS].restore(saved)
     app[JOURNAL] = Journal(settings.journal_size)
-    app[DELIVERER] = Deliverer(RetryPolicy(settings.webhook_retry_delay, settings.webhook_retry_factor,
-                                           settings.webhook_max_attempts, settings.webhook_timeout), settings.webhook_log_size)
+    app[DELIVERER] = Deliverer(retry_policies(settings), settings.webhook_log_size)
     app[SCENARIOS] = recording.load_scenarios(settings.scenarios, schemas)
     app[LIMITS] = Limits(parse_rate(settings.rate_limit) if settings.rate_limit else None, settings.concurrency_limit)
     app.cleanup_ctx.append(_deliverer_context)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 
-from mockserver.errors import InvalidRequest
+from mockserver.errors import InvalidRequest, show
 
 OPERATIONS = ("set", "set_once", "add", "subtract", "append", "prepend", "remove")
 _DATETIME_SHAPE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
@@ -29,6 +29,21 @@ def parse_datetime(value: str) -> datetime | None:
     return moment
 
 
+# A number given for a datetime is a Unix time: seconds below this (year 5138), milliseconds from it on (what
+# JavaScript's Date.now() gives); either way it must land in years 1 to 9999.
+MILLISECONDS_FROM = 100_000_000_000
+
+
+def datetime_from_number(value, field: str) -> datetime:
+    seconds = value if abs(value) < MILLISECONDS_FROM else value / 1000
+    try:
+        moment = datetime.fromtimestamp(seconds, timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        raise InvalidRequest(f"{field}: {show(value)} is not a time: a number is read as Unix seconds, or as milliseconds from "
+                             f"{MILLISECONDS_FROM:,} on, and must fall in years 1 to 9999") from None
+    return moment
+
+
 def infer_type(value) -> str:
     if isinstance(value, bool):
         return "boolean"
@@ -46,7 +61,7 @@ def _number_text(value) -> str:
 def coerce(value, data_type: str, field: str):
     """The value as stored for an attribute of `data_type`, or a 400 naming the field."""
     def fail():
-        raise InvalidRequest(f"{field}: {value!r} cannot be stored as data type {data_type}")
+        raise InvalidRequest(f"{field}: {show(value)} cannot be stored as data type {data_type}")
 
     if data_type == "string":
         if isinstance(value, bool):
@@ -72,7 +87,7 @@ def coerce(value, data_type: str, field: str):
         fail()
     if data_type == "datetime":
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return format_datetime(datetime.fromtimestamp(value, timezone.utc))
+            return format_datetime(datetime_from_number(value, field))
         moment = parse_datetime(value)
         return format_datetime(moment) if moment else fail()
     if data_type == "list":

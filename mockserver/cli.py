@@ -90,12 +90,15 @@ def build_parser() -> argparse.ArgumentParser:
     script.add_argument("--state-interval", type=float, metavar="SECONDS",
                         help=f"seconds between saves of --state while running (default {DEFAULTS.state_interval})")
     hooks = serve.add_argument_group("webhook delivery (fast defaults suited to tests)")
+    hooks.add_argument("--webhook-schedule", choices=("fast", "documented"),
+                       help="fast: retries after 0.1 s, doubling, 5 attempts (Frigade 6); documented: the services' own schedule, "
+                            "60 s doubling, Userflow 13 attempts over 2.8 days, Frigade 6 (default fast)")
     hooks.add_argument("--webhook-retry-delay", type=float, metavar="SECONDS",
-                       help=f"wait before the first retry (default {DEFAULTS.webhook_retry_delay})")
+                       help="wait before the first retry (default: the schedule's)")
     hooks.add_argument("--webhook-retry-factor", type=float, metavar="X",
                        help=f"each later wait is X times the one before (default {DEFAULTS.webhook_retry_factor})")
     hooks.add_argument("--webhook-max-attempts", type=int, metavar="N",
-                       help=f"attempts per notification, the first included (default {DEFAULTS.webhook_max_attempts})")
+                       help="attempts per notification, the first included, for both APIs (default: the schedule's)")
     hooks.add_argument("--webhook-timeout", type=float, metavar="SECONDS",
                        help=f"an attempt without a response by then fails (default {DEFAULTS.webhook_timeout})")
     hooks.add_argument("--webhook-log-size", type=int, metavar="N",

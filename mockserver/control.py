@@ -141,7 +141,7 @@ async def openapi_document(request: web.Request) -> web.Response:
     api = request.query.get("api")
     if api not in (None, "userflow", "frigade"):
         raise InvalidRequest(f"api: must be userflow or frigade, got {api!r}")
-    return respond(openapi.build(api))
+    return respond(openapi.build(api, str(request.url.origin())))  # the address this client reached
 
 
 def routes() -> list[web.RouteDef]:

@@ -6,6 +6,7 @@ A Userflow key `ak_<alnum>` is an environment of its own; the Frigade keys `api_
 from __future__ import annotations
 
 import gc
+import hashlib
 import pickle
 import re
 
@@ -26,6 +27,11 @@ class Environment:
         self.frigade = frigade
 
 
+def _derived(*parts) -> int:
+    """A number that depends on every part and on nothing else: reproducible on every run and machine."""
+    return int.from_bytes(hashlib.sha256("\0".join(map(str, parts)).encode()).digest()[:8], "big")
+
+
 def _shown(key: str) -> str:
     return key if len(key) <= 40 else key[:37] + "..."
 
@@ -43,6 +49,8 @@ class Environments:
         gc.collect()  # the seeding's objects go now, before any of them could be frozen
         self._envs: dict[str, Environment] = {}
         self._authorized: set[str] = set()  # Userflow keys already checked
+        self.seed = seed_value
+        self._generations: dict[str, int] = {}  # key -> times it was reset
 
     def keys(self) -> list[str]:
         return list(self._envs)
@@ -78,6 +86,9 @@ class Environments:
         env = self._envs.get(key)
         if env is None:
             env = self._envs[key] = Environment(key, *pickle.loads(self._template))
+            generation = self._generations.get(key, 0)
+            env.userflow.begin_run(_derived(self.seed, key, generation, "userflow"))
+            env.frigade.begin_run(_derived(self.seed, key, generation, "frigade"))
             # the seeded objects live as long as the environment: keep the cyclic collector from walking them again
             # and again (with 100,000 users a full collection would stall requests for a tenth of a second)
             gc.freeze()
@@ -86,8 +97,8 @@ class Environments:
     def reset(self, key: str | None = None) -> list[str]:
         """Back to the seeded state: one environment, or all. Returns the keys reset."""
         gc.unfreeze()  # what is dropped here must be collectable again
-        if key is None:
-            dropped = list(self._envs)
-            self._envs.clear()
-            return dropped
-        return [key] if self._envs.pop(key, None) is not None else []
+        dropped = list(self._envs) if key is None else [key] if key in self._envs else []
+        for name in dropped:
+            del self._envs[name]
+            self._generations[name] = self._generations.get(name, 0) + 1
+        return dropped

@@ -1,5 +1,19 @@
 """Typed API errors. Handlers and stores raise them; one middleware renders them per API."""
+import json
 from http import HTTPStatus
+
+
+def show(value, limit: int = 80) -> str:
+    """A client's value as a message quotes it: strings in quotes, everything else as JSON (null, true, [1, 2]), never
+    a Python repr such as None; long values cut short."""
+    if isinstance(value, str):
+        text = repr(value)
+    else:
+        try:
+            text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+        except (TypeError, ValueError):
+            text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 class ApiError(Exception):

@@ -37,3 +37,13 @@ def dumps(payload) -> bytes:
         return orjson.dumps(payload)
     except TypeError:
         return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def without_nulls(value):
+    """Explicit nulls of optional fields dropped: generated clients and read-modify-write send `"groups": null` for "not
+    given". An attribute map keeps its nulls, where null means unset."""
+    if isinstance(value, dict):
+        return {k: v if k == "attributes" else without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [without_nulls(v) for v in value]
+    return value

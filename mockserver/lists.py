@@ -26,7 +26,8 @@ def _value(obj: dict, path: tuple[str, ...]):
 
 
 def _ascending(value) -> tuple:
-    """Missing values and nulls sort last ascending (and so first descending); then booleans, numbers, strings."""
+    """Missing values and nulls sort last ascending (and so first descending); then booleans, numbers, strings.
+    Strings collate without regard to case (alice, Bob, Zed), then by code point (Bob before bob)."""
     if value is MISSING or value is None:
         return (1,)
     if isinstance(value, bool):
@@ -35,7 +36,8 @@ def _ascending(value) -> tuple:
         return (0, 1, value)
     if isinstance(value, list):
         value = ",".join(map(str, value))
-    return (0, 2, str(value))
+    value = str(value)
+    return (0, 2, f"{value.casefold()}\0{value}")
 
 
 def _descending(value) -> tuple:
@@ -162,8 +164,9 @@ class Page:
 
 
 def list_object(path: str, query: Query, data: list, has_more: bool) -> dict:
-    """The list object; `url` repeats the request's pagination, filter and order-by parameters."""
-    params = query.items(exclude=("expand",))
+    """The list object; `url` and `next_page_url` repeat the request's pagination, filter, order-by and expand
+    parameters, so following them gives pages of the same shape."""
+    params = query.items()
     url = path + (f"?{urlencode(params)}" if params else "")
     kept = [(k, v) for k, v in params if k != "starting_after"]
     cursor = data[-1]["id"] if data else query.one("starting_after")

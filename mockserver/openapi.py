@@ -83,8 +83,8 @@ def _operation(api: str, op: Operation) -> dict:
     return out
 
 
-def build(api: str | None = None) -> dict:
-    """The document for one API, or for both when `api` is None."""
+def build(api: str | None = None, server: str = "http://127.0.0.1:8080") -> dict:
+    """The document for one API, or for both when `api` is None; `server` is the address clients use."""
     apis = [api] if api else list(APIS)
     documents = {name: doc for name, doc in load_documents().items() if name.split("/")[0] in apis}
     paths: dict[str, dict] = {}
@@ -96,7 +96,7 @@ def build(api: str | None = None) -> dict:
         "info": {"title": "mockserver: " + " and ".join(a.capitalize() for a in apis), "version": __version__,
                  "description": "Generated from mockserver's schemas/ and operation tables."},
         "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
-        "servers": [{"url": "http://127.0.0.1:8080"}],
+        "servers": [{"url": server}],
         "tags": [{"name": a} for a in apis],
         "paths": paths,
         "components": {

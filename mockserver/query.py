@@ -5,7 +5,7 @@ from multidict import MultiDictProxy
 
 from mockserver.errors import InvalidRequest
 
-LIST_PARAMS = ("limit", "starting_after", "order_by", "expand")
+LIST_PARAMS = ("limit", "starting_after", "order_by")
 
 
 class Query:
@@ -35,6 +35,6 @@ class Query:
             raise InvalidRequest(f"{name}: is required")
         return value
 
-    def items(self, exclude: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    def items(self) -> list[tuple[str, str]]:
         """The recognised parameters as the client sent them, in order."""
-        return [(k, v) for k, v in self.raw.items() if k.removesuffix("[]") in self.allowed and k.removesuffix("[]") not in exclude]
+        return [(k, v) for k, v in self.raw.items() if k.removesuffix("[]") in self.allowed]

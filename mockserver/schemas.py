@@ -11,7 +11,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from mockserver.attributes import parse_datetime
-from mockserver.errors import InvalidRequest
+from mockserver.errors import InvalidRequest, show
 
 BASE_URI = "https://mockserver.dev/schemas/"
 MAX_REPORTED = 10
@@ -61,15 +61,55 @@ def describe(error, root: str = "") -> str:
     """One line naming the field and the rule: 'attributes.plan: <message> (rule: type)'."""
     parts = list(error.absolute_path)
     custom = error.schema.get("x-messages", {}).get(error.validator) if isinstance(error.schema, dict) else None
-    message = custom or error.message
+    message = custom or _json_quoted(error.message, error.instance)
     if error.validator == "required" and isinstance(error.instance, dict):
         parts.append(next(p for p in error.validator_value if p not in error.instance))
         message = custom or "is required"
     path = field_path([root, *parts] if root else parts) or "body"
-    if custom and error.validator in ("pattern", "format", "const", "enum", "type"):
-        shown = repr(error.instance)
-        message += f" (got {shown if len(shown) <= 80 else shown[:77] + '...'})"
+    if custom and parts and error.validator in ("pattern", "format", "const", "enum", "type", "anyOf", "oneOf"):
+        message += f" (got {show(error.instance)})"
     return f"{path}: {message} (rule: {error.validator})"
+
+
+def _json_quoted(message: str, instance) -> str:
+    """jsonschema starts most messages with the value's Python repr (None, True); clients wrote JSON (null, true)."""
+    shown = repr(instance)
+    return show(instance, limit=10_000) + message[len(shown):] if message.startswith(shown) else message
+
+
+TYPE_WORDS = {"string": "must be a string", "integer": "must be an integer number", "boolean": "must be a boolean value",
+              "number": "must be a number conforming to the specified constraints", "object": "must be an object",
+              "array": "must be an array", "null": "must be null"}
+
+
+def class_validator(error, root: str = "") -> str:
+    """The problem as NestJS's class-validator words it, the way Frigade answers: 'userId must be a string',
+    'stepId should not be empty', 'property colour should not exist'; nested fields as 'data.steps.0.id'."""
+    parts = [root, *error.absolute_path] if root else list(error.absolute_path)
+    name = ".".join(map(str, parts))
+    rule, value = error.validator, error.validator_value
+    if rule in ("required", "dependentRequired") and isinstance(error.instance, dict):
+        wanted = value if rule == "required" else next(v for k, v in value.items() if k in error.instance and
+                                                       any(n not in error.instance for n in v))
+        missing = next(p for p in wanted if p not in error.instance)
+        return f"{'.'.join(map(str, [*parts, missing]))} should not be empty"
+    if rule in ("unevaluatedProperties", "additionalProperties") and isinstance(error.instance, dict):
+        declared = error.schema.get("properties", {})
+        extra = next((k for k in error.instance if k not in declared), "")
+        return f"property {'.'.join(map(str, [*parts, extra]))} should not exist"
+    if rule == "type":
+        kinds = [value] if isinstance(value, str) else [k for k in value if k != "null"]
+        return f"{name} {' or '.join(TYPE_WORDS.get(k, 'must be ' + k) for k in kinds)}"
+    if rule == "enum":
+        return f"{name} must be one of the following values: {', '.join(map(str, value))}"
+    if rule in ("minLength", "maxLength"):
+        return f"{name} must be {'longer' if rule == 'minLength' else 'shorter'} than or equal to {value} characters"
+    if rule in ("minimum", "maximum"):
+        return f"{name} must not be {'less' if rule == 'minimum' else 'greater'} than {value}"
+    if rule in ("minItems", "maxItems"):
+        return f"{name} must contain {'at least' if rule == 'minItems' else 'no more than'} {value} elements"
+    custom = error.schema.get("x-messages", {}).get(rule) if isinstance(error.schema, dict) else None
+    return f"{name or 'body'} {custom or 'is invalid'}"
 
 
 class Schemas:
@@ -107,13 +147,16 @@ class Schemas:
                 for name in documents}
 
     @staticmethod
+    def _found(validator, instance) -> list:
+        return sorted(validator.iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path])
+
+    @staticmethod
     def _describe_all(validator, instance, root: str) -> list[str]:
-        return [text for _, text in Schemas._located(validator, instance, root)]
+        return [describe(e, root) for e in Schemas._found(validator, instance)]
 
     @staticmethod
     def _located(validator, instance, root: str = "") -> list[tuple[list, str]]:
-        found = sorted(validator.iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path])
-        return [(list(e.absolute_path), describe(e, root)) for e in found]
+        return [(list(e.absolute_path), describe(e, root)) for e in Schemas._found(validator, instance)]
 
     def errors(self, name: str, instance, root: str = "") -> list[str]:
         return self._describe_all(self._validators[name], instance, root)
@@ -132,8 +175,10 @@ class Schemas:
         """Check a request body (or parameter); raise InvalidRequest naming each failing field and rule."""
         if self._fast_accepts(name, instance):
             return
-        problems = self._describe_all(self._request_validators[name], instance, root)
-        if problems:
+        found = self._found(self._request_validators[name], instance)
+        if found:
+            problems = [describe(e, root) for e in found]
             more = len(problems) - MAX_REPORTED
             text = "; ".join(problems[:MAX_REPORTED]) + (f"; and {more} more" if more > 0 else "")
-            raise InvalidRequest(f"Invalid {root or 'request body'}: {text}", details=problems)
+            raise InvalidRequest(f"Invalid {root or 'request body'}: {text}",
+                                 details=list(dict.fromkeys(class_validator(e, root) for e in found)))

@@ -12,6 +12,7 @@ from pathlib import Path
 
 ENV_PREFIX = "MOCKSERVER_"
 LOG_FORMATS = ("text", "json")
+WEBHOOK_SCHEDULES = ("fast", "documented")
 
 
 def _at_least(low):
@@ -34,10 +35,11 @@ class Settings:
     quiet: bool = False
     journal_size: int = field(default=1000, metadata=_at_least(1))
     max_body_bytes: int = field(default=1024 * 1024, metadata=_at_least(1))
-    webhook_retry_delay: float = field(default=0.1, metadata=_at_least(0))
+    webhook_schedule: str = field(default="fast", metadata={"choices": WEBHOOK_SCHEDULES})
+    webhook_retry_delay: float | None = field(default=None, metadata=_at_least(0))  # None: the schedule's
     webhook_retry_factor: float = field(default=2.0, metadata=_at_least(1))
-    webhook_max_attempts: int = field(default=5, metadata=_at_least(1))
-    webhook_timeout: float = field(default=5.0, metadata=_above(0))
+    webhook_max_attempts: int | None = field(default=None, metadata=_at_least(1))  # None: the schedule's, per API
+    webhook_timeout: float = field(default=15.0, metadata=_above(0))  # the reference: "a timeout of 15 seconds"
     webhook_log_size: int = field(default=1000, metadata=_at_least(1))
     webhook_shutdown_grace: float = field(default=5.0, metadata=_at_least(0))
     scenarios: tuple[Path, ...] = field(default=(), metadata={"env": "SCENARIO"})
@@ -63,6 +65,10 @@ def flag_name(name: str) -> str:
 
 def _parse(kind: str, raw: str):
     """A variable's text as a value of the setting's type; ValueError says what was expected."""
+    if kind.endswith(" | None"):
+        if raw == "":
+            return None
+        kind = kind.removesuffix(" | None")
     if kind == "int":
         try:
             return int(raw)
@@ -79,12 +85,10 @@ def _parse(kind: str, raw: str):
         return raw.lower() in ("1", "true", "yes", "on")
     if kind == "tuple[str, ...]":
         return tuple(part for part in raw.split(",") if part)
-    if kind == "Path | None":
-        return Path(raw) if raw else None
+    if kind == "Path":
+        return Path(raw)
     if kind == "tuple[Path, ...]":
         return tuple(Path(part) for part in raw.split(",") if part)
-    if kind == "str | None":
-        return raw or None
     return raw
 
 

@@ -4,17 +4,30 @@ from __future__ import annotations
 from aiohttp import web
 
 from mockserver.errors import InvalidRequest, UnsupportedMediaType
-from mockserver.jsontext import dumps, loads
+from mockserver.jsontext import dumps, loads, without_nulls
 from mockserver.keys import SCHEMAS
 
-JSON_TYPES = ("application/json",)
 
 
-async def read_json(request: web.Request, schema: str | None = None):
-    """The JSON body, checked against `schema` (a path below schemas/) when given."""
-    if request.content_type not in JSON_TYPES and not request.content_type.endswith("+json"):
-        raise UnsupportedMediaType(
-            f"Content-Type must be application/json, got {request.headers.get('Content-Type') or 'none'!r}")
+def is_json(media_type: str) -> bool:
+    """application/json, or a structured type on JSON such as application/merge-patch+json."""
+    media_type = media_type.lower()
+    return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
+
+
+async def read_json(request: web.Request, schema: str | None = None, nulls_absent: bool = False, other_media_as_empty: bool = False):
+    """The JSON body, checked against `schema` (a path below schemas/) when given. With `nulls_absent`, an optional
+    field given as null counts as not given; with `other_media_as_empty`, a body that is not JSON counts as {} (then
+    fails validation) instead of a 415."""
+    if not is_json(request.content_type):
+        if not other_media_as_empty:
+            raise UnsupportedMediaType(
+                f"Content-Type must be application/json, got {request.headers.get('Content-Type') or 'none'!r}")
+        await request.read()
+        body = {}
+        if schema:
+            request.app[SCHEMAS].validate(schema, body)
+        return body
     raw = await request.read()
     try:
         body = loads(raw.decode("utf-8"))
@@ -22,6 +35,8 @@ async def read_json(request: web.Request, schema: str | None = None):
         raise InvalidRequest(f"Request body is not valid UTF-8 (byte {exc.start})") from None
     except ValueError as exc:
         raise InvalidRequest(f"Request body is not valid JSON: {exc}") from None
+    if nulls_absent:
+        body = without_nulls(body)
     if schema:
         request.app[SCHEMAS].validate(schema, body)
     return body

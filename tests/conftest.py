@@ -98,11 +98,13 @@ class Receiver:
         self.received: list[tuple[dict, bytes]] = []
         self.failures = 0  # answer 500 to this many requests first
         self.hold: asyncio.Event | None = None  # when set, requests wait for it
+        self.delay = 0.0  # seconds each answer takes
 
     async def handle(self, request: web.Request) -> web.Response:
         raw = await request.read()
         if self.hold is not None:
             await self.hold.wait()
+        await asyncio.sleep(self.delay)
         self.received.append((dict(request.headers), raw))
         if self.failures:
             self.failures -= 1

@@ -1,4 +1,6 @@
 """Attribute operations, data types and naming rules, through POST /users (the same code serves groups, memberships, events)."""
+import json
+
 import pytest
 
 
@@ -52,8 +54,8 @@ async def test_exactly_one_operation_per_object(api):
     for bad in ({"set": 1, "add": 2}, {"data_type": "string"}, {}):
         reply = await api.post("/users", json={"id": "alice", "attributes": {"x": bad}})
         assert reply.status == 400
-        assert ("attributes.x: exactly one of set, set_once, add, subtract, append, prepend or remove must be set (rule: oneOf)"
-                in reply.body["error"]["message"])
+        assert ("attributes.x: exactly one of set, set_once, add, subtract, append, prepend or remove must be set "
+                f"(got {json.dumps(bad)}) (rule: oneOf)" in reply.body["error"]["message"])
 
 
 async def test_unknown_operation_key_is_named(api):
@@ -88,3 +90,37 @@ async def test_conflicting_explicit_data_type_is_rejected(api):
 async def test_literal_types(api):
     reply = await api.post("/users", json={"id": "alice", "attributes": {"x": [1, 2]}})
     assert reply.status == 400 and "attributes.x: must be a string, number, boolean, null or a list of strings" in reply.body["error"]["message"]
+
+
+@pytest.mark.parametrize("value, expected", [
+    (1664454896, "2022-09-29T12:34:56.000+00:00"),  # Unix seconds
+    (1664454896000, "2022-09-29T12:34:56.000+00:00"),  # JavaScript's Date.now(): milliseconds
+    (1664454896123, "2022-09-29T12:34:56.123+00:00"),
+    (99_999_999_999, "5138-11-16T09:46:39.000+00:00"),  # the largest number read as seconds
+    (-62135596800, "0001-01-01T00:00:00.000+00:00"),
+])
+async def test_a_number_for_a_datetime_is_unix_seconds_or_milliseconds(api, value, expected):
+    """The reference: datetime "Represents a point in time, always stored as ISO 8601 in UTC"; a number is read as
+    Unix seconds, and as milliseconds where seconds would be absurd (from 100,000,000,000: past year 5138)."""
+    assert (await attrs(api, {"signed_up_at": value}))["signed_up_at"] == expected  # alice's is a datetime attribute
+    assert (await attrs(api, {"seen": {"set": value, "data_type": "datetime"}}, user="new"))["seen"] == expected
+
+
+@pytest.mark.parametrize("value", [1e20, -1e15, 2 ** 70, -62135596801])
+async def test_a_number_that_is_no_time_is_400_naming_the_field(api, value):
+    for changes, field in (({"signed_up_at": value}, "attributes.signed_up_at"),
+                           ({"seen": {"set": value, "data_type": "datetime"}}, "attributes.seen")):
+        reply = await api.post("/users", json={"id": "alice", "attributes": changes})
+        assert reply.status == 400, reply.body
+        assert reply.body["error"]["message"].startswith(f"{field}: ") and "is not a time" in reply.body["error"]["message"]
+    assert (await api.ok("GET", "/users/alice"))["attributes"]["signed_up_at"] == "2023-01-31T10:00:00.000+00:00"
+
+
+async def test_messages_show_values_as_json(api):
+    """A client sent JSON: a message quotes null, true and lists as JSON, never as Python's None or True."""
+    reply = await api.post("/users", json={"id": "alice", "attributes": {"project_count": {"set": True, "data_type": "number"}}})
+    assert reply.body["error"]["message"] == "attributes.project_count: true cannot be stored as data type number"
+    reply = await api.post("/users", json={"id": "x", "groups": [None]})
+    assert reply.body["error"]["message"] == "Invalid request body: groups[0]: null is not of type 'object' (rule: type)"
+    reply = await api.post("/users", json={"id": "x", "attributes": {"tags": [1, None]}})
+    assert "None" not in reply.body["error"]["message"] and "[1, null]" in reply.body["error"]["message"]

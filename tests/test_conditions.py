@@ -55,10 +55,40 @@ async def test_group_and_membership_prefixes_on_users(api):
     assert await ids(api, attr("group/plan", "empty")) == ["dave"]
 
 
-async def test_conditions_on_groups(api):
+async def test_conditions_on_groups_are_about_groups(api):
+    """The reference: "`condition` - Only include groups that match the given condition." A plain name there is the
+    group's own attribute (acme's plan is pro; bob, a member of acme, is on free: no match by member)."""
+    assert await ids(api, attr("plan", "eq", value="pro"), "/groups") == ["acme"]
+    assert await ids(api, attr("plan", "eq", value="free"), "/groups") == ["initech"]
     assert await ids(api, attr("group/plan", "eq", value="pro"), "/groups") == ["acme"]
     assert await ids(api, attr("group_membership/role", "eq", value="admin"), "/groups") == ["globex"]
-    assert await ids(api, attr("plan", "eq", value="free"), "/groups") == ["acme"]  # plain names are the members' attributes
+    assert await ids(api, attr("employee_count", "gt", value="100"), "/groups") == ["globex"]
+
+
+@pytest.mark.parametrize("condition, expected", [
+    (attr("project_count", "eq", value="12"), ["alice"]),
+    (attr("project_count", "gt", value="12"), ["carol"]),
+    (attr("project_count", "between", value="3", value2=12.0), ["alice", "bob"]),
+    (attr("email_verified", "eq", value="true"), ["alice", "carol"]),
+    (attr("signed_up_at", "lt", value=1674777600), ["carol"]),  # 2023-01-27 as Unix seconds
+    (attr("signed_up_at", "lt", value=1674777600000), ["carol"]),  # and as milliseconds
+    (attr("name", "eq", value="ALICE ADAMS"), ["alice"]),
+    (attr("plan", "eq", value="Pro"), ["alice"]),  # the reference's own example asks for "Pro"
+    (attr("name", "starts_with", value="DAVE"), ["dave"]),
+    (attr("name", "contains", value="CLARK"), ["carol"]),
+    (attr("tags", "includes_any", values=["BETA"]), ["alice"]),
+])
+async def test_values_compare_in_the_attributes_data_type_and_strings_without_case(api, condition, expected):
+    """A value is compared as the attribute's data type ("10" with a number attribute is 10); strings compare without
+    regard to case, so the reference's `"value": "Pro"` example finds users on "pro"."""
+    assert await ids(api, condition) == expected
+
+
+async def test_a_value_that_cannot_be_the_attributes_type_is_400(api):
+    reply = await api.get("/users", params={"condition": json.dumps({"type": "clause", "operator": "and", "conditions": [
+        attr("plan", "eq", value="pro"), attr("project_count", "gt", value="lots")]})})
+    assert reply.status == 400
+    assert reply.body["error"]["message"] == "condition.conditions[1].value: 'lots' cannot be compared with project_count, a number attribute"
 
 
 @pytest.mark.parametrize("raw, message", [

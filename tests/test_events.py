@@ -60,3 +60,9 @@ async def test_deleting_a_group_deletes_its_events(api):
     await api.ok("DELETE", "/groups/globex")
     assert not any(e["group_id"] == "globex" for e in store.events.values())
     assert (await api.get("/users/carol")).status == 200  # members are left intact
+
+
+async def test_an_explicit_null_time_is_the_time_received(api):
+    """The reference: `time` "If not set, it'll default to the curren time when the event is received"; null is not set."""
+    event = await api.ok("POST", "/events", json={"user_id": "alice", "name": "a", "time": None, "group_id": None, "attributes": None})
+    assert event["time"] == event["created_at"] and event["group_id"] is None and event["attributes"] == {}

@@ -83,7 +83,8 @@ async def test_put_flow_updates_every_field(frigade):
         "type": "CARD", "active": False, "data": json.dumps(new_data)})
     assert {k: updated[k] for k in ("name", "description", "targetingLogic", "type", "active")} == {
         "name": "Welcome v2", "description": "New copy", "targetingLogic": "user.property('plan') == 'pro'", "type": "CARD", "active": False}
-    assert not updated["data"].lstrip().startswith("{") and yaml.safe_load(updated["data"]) == new_data  # JSON stored as YAML
+    # the PUT reference: the response's data is "JSON encoded raw data of the Flow as defined in the Flow's YAML configuration"
+    assert json.loads(updated["data"]) == new_data
     assert updated["modifiedAt"] > before["modifiedAt"] and updated["createdAt"] == before["createdAt"]
     assert await frigade.ok("GET", "/v1/flows/flow_announcement") == updated
     states = await frigade.ok("GET", "/v1/public/flowStates", params={"userId": "u1"})
@@ -91,22 +92,28 @@ async def test_put_flow_updates_every_field(frigade):
 
 
 async def test_put_yaml_data_changes_the_steps_users_see(frigade):
+    """The PUT reference: data is "JSON or YAML encoded raw data of thew Flow. If provided in JSON format it will be
+    converted to YAML automatically"; the answer's data is JSON."""
     text = "steps:\n  - id: first\n    title: First\n  - id: second\n"
     updated = await frigade.ok("PUT", "/v1/flows/101", json={"data": text})
-    assert updated["data"] == text
+    assert updated["data"] == '{"steps":[{"id":"first","title":"First"},{"id":"second"}]}'
+    assert (await frigade.ok("GET", "/v1/public/flows/flow_checklist", key=frigade.public))["data"] == updated["data"]
     states = await frigade.ok("GET", "/v1/public/flowStates", params={"userId": "u1"})
     assert [s["id"] for s in flow_of(states, "flow_checklist")["data"]["steps"]] == ["first", "second"]
 
 
 @pytest.mark.parametrize("body, problem", [
-    ({"type": "WIZARD"}, "type: must be one of ANNOUNCEMENT"),
-    ({"data": "title: no steps"}, "data.steps: is required"),
-    ({"data": "steps: [{title: no id}]"}, "data.steps[0].id: is required"),
+    ({"type": "WIZARD"}, "type must be one of the following values: ANNOUNCEMENT, BANNER, CARD, CHECKLIST, CUSTOM, FORM, SURVEY, TOUR"),
+    ({"data": "title: no steps"}, "data.steps should not be empty"),
+    ({"data": "steps: [{title: no id}]"}, "data.steps.0.id should not be empty"),
     ({"data": "steps: ["}, "data must be valid JSON or YAML"),
-    ({"data": {"steps": []}}, "data: must be a string of JSON or YAML"),
-    ({"active": "yes"}, "active: 'yes' is not of type 'boolean'"),
+    ({"data": {"steps": []}}, "data must be a string"),
+    ({"active": "yes"}, "active must be a boolean value"),
+    ({"name": None}, "name must be a string"),
 ])
 async def test_put_validation_lists_problems(frigade, body, problem):
+    """NestJS validates with class-validator: `message` lists one sentence per problem ('name must be a string'),
+    as frigade-notes.md says: "`message` is a list for per-field validation failures"."""
     reply = await frigade.call("PUT", "/v1/flows/101", json=body)
     assert reply.status == 400 and reply.body["error"] == "Bad Request" and isinstance(reply.body["message"], list)
     assert any(problem in line for line in reply.body["message"]), reply.body
@@ -131,10 +138,11 @@ async def test_sdk_lifecycle(frigade):
     fresh = flow_of(refreshed, "flow_checklist")
     assert fresh["flowName"] == "Onboarding checklist" and fresh["flowType"] == "CHECKLIST" and fresh["version"] == 1
     assert fresh["data"]["title"] == "Get started" and fresh["data"]["steps"][0]["primaryButton"] == {"title": "Create"}
+    # "currentStepIndex ... Will be -1 if the user has not started the Flow"; lastActionAt, a date-time, comes with the first action
     assert fresh["$state"] == {"currentStepId": "step-1", "currentStepIndex": -1, "completed": False, "started": False,
-                               "skipped": False, "visible": True, "lastActionAt": None}
+                               "skipped": False, "visible": True}
     assert fresh["data"]["steps"][0]["$state"] == {"completed": False, "skipped": False, "started": False, "visible": True,
-                                                   "blocked": False, "lastActionAt": None}
+                                                   "blocked": False}
 
     started = flow_of(await act(frigade, "STARTED_FLOW", key=frigade.public), "flow_checklist")["$state"]
     assert (started["started"], started["currentStepIndex"], started["currentStepId"]) == (True, 0, "step-1")
@@ -162,8 +170,9 @@ async def test_sdk_lifecycle(frigade):
     assert state["flowResponses"][1]["data"] == '{"action":"click"}' and state["flowResponses"][2]["data"] == '{"invited": 3}'
 
     restarted = flow_of(await act(frigade, "NOT_STARTED_FLOW", key=frigade.public), "flow_checklist")
+    # not started again, so -1 again: "Will be -1 if the user has not started the Flow"
     assert {k: restarted["$state"][k] for k in ("completed", "started", "visible", "currentStepIndex", "currentStepId")} == {
-        "completed": False, "started": False, "visible": True, "currentStepIndex": 0, "currentStepId": "step-1"}
+        "completed": False, "started": False, "visible": True, "currentStepIndex": -1, "currentStepId": "step-1"}
     assert not any(s["$state"]["completed"] or s["$state"]["started"] for s in restarted["data"]["steps"])
 
 
@@ -195,25 +204,33 @@ async def test_skipping_a_flow_hides_it(frigade):
     assert (state["skipped"], state["visible"], state["completed"]) == (True, False, False)
 
 
-async def test_group_state_is_separate_from_the_users_own(frigade):
-    await act(frigade, "COMPLETED_FLOW", groupId="team-1")
-    with_group = await frigade.ok("GET", "/v1/public/flowStates", params={"userId": "u1", "groupId": "team-1"})
-    alone = await frigade.ok("GET", "/v1/public/flowStates", params={"userId": "u1"})
-    assert flow_of(with_group, "flow_checklist")["$state"]["completed"] is True
-    assert flow_of(alone, "flow_checklist")["$state"]["completed"] is False
+async def test_progress_is_the_users_when_the_sdk_starts_sending_a_group(frigade):
+    """After `frigade.group()` the SDK sends `groupId` with every call: the user's progress must not vanish. Progress is
+    per user; the group is for targeting and group properties (the user joins it)."""
+    await act(frigade, "COMPLETED_STEP", step="step-1")
+    with_group = flow_of(await act(frigade, "COMPLETED_STEP", step="step-2", groupId="team-1"), "flow_checklist")
+    assert [s["$state"]["completed"] for s in with_group["data"]["steps"]] == [True, True, False]
+    for params in ({"userId": "u1"}, {"userId": "u1", "groupId": "team-1"}, {"userId": "u1", "groupId": "team-2"}):
+        states = await frigade.ok("GET", "/v1/public/flowStates", params=params)
+        assert flow_of(states, "flow_checklist")["$state"]["currentStepId"] == "step-3", params
     group = await frigade.ok("GET", "/v1/groups", params={"groupId": "team-1"}, schema="frigade/group.json")
     assert group["userIds"] == ["u1"]
+    await frigade.call("DELETE", "/v1/groups", params={"groupId": "team-1"})
+    states = await frigade.ok("GET", "/v1/public/flowStates", params={"userId": "u1"})
+    assert flow_of(states, "flow_checklist")["$state"]["currentStepIndex"] == 2  # the group went; the user's progress stayed
 
 
 @pytest.mark.parametrize("body, status, problem", [
-    ({"userId": "u1", "flowSlug": "flow_checklist", "actionType": "FINISHED"}, 400, "actionType: must be one of STARTED_STEP"),
-    ({"userId": "u1", "flowSlug": "flow_checklist"}, 400, "'actionType' is a dependency of 'flowSlug'"),
-    ({"userId": "u1", "actionType": "STARTED_FLOW"}, 400, "'flowSlug' is a dependency of 'actionType'"),
-    ({"flowSlug": "flow_checklist", "actionType": "STARTED_FLOW"}, 400, "userId: is required"),
+    ({"userId": "u1", "flowSlug": "flow_checklist", "actionType": "FINISHED"}, 400,
+     "actionType must be one of the following values: STARTED_STEP, COMPLETED_STEP"),
+    ({"userId": "u1", "flowSlug": "flow_checklist"}, 400, "actionType should not be empty"),
+    ({"userId": "u1", "actionType": "STARTED_FLOW"}, 400, "flowSlug should not be empty"),
+    ({"flowSlug": "flow_checklist", "actionType": "STARTED_FLOW"}, 400, "userId should not be empty"),
+    ({"userId": 7}, 400, "userId must be a string"),
     ({"userId": "u1", "flowSlug": "flow_checklist", "actionType": "COMPLETED_STEP"}, 400, "stepId is required for COMPLETED_STEP"),
     ({"userId": "u1", "flowSlug": "flow_checklist", "actionType": "COMPLETED_STEP", "stepId": "step-9"}, 400,
      "stepId must be one of the steps of flow_checklist: step-1, step-2, step-3"),
-    ({"userId": "u1", "flowSlug": "flow_checklist", "actionType": "STARTED_FLOW", "data": 5}, 400, "data: must be a string or an object"),
+    ({"userId": "u1", "flowSlug": "flow_checklist", "actionType": "STARTED_FLOW", "data": 5}, 400, "data must be a string or an object"),
     ({"userId": "u1", "flowSlug": "flow_ghost", "actionType": "STARTED_FLOW"}, 404, "Flow 'flow_ghost' not found"),
     ({"userId": "u1", "flowSlug": "101", "actionType": "STARTED_FLOW"}, 404, "Flow '101' not found"),
 ])
@@ -242,7 +259,7 @@ async def test_users_groups_and_sessions_upsert(frigade):
     assert group["userIds"] == ["u2", "u3"] and group["properties"] == {"seats": 6} and group["trackingEvents"][0]["event"] == "renewed"
     assert (await frigade.ok("GET", "/v1/users", params={"userId": "u3"}))["properties"] == {"name": "Three"}
     reply = await frigade.call("POST", "/v1/public/users", key=pub, json={"properties": {}})
-    assert reply.status == 400 and reply.body["message"] == ["userId: is required (rule: required)"]
+    assert reply.status == 400 and reply.body["message"] == ["userId should not be empty"]
 
 
 async def test_delete_users_and_groups(frigade):
@@ -285,3 +302,11 @@ async def test_frigade_requests_are_journaled_under_their_environment(frigade):
     journal = await frigade.ok("GET", "/__mock/requests", params={"env": "acme1"})
     assert [(e["api"], e["path"], e["response"]["status"]) for e in journal["requests"]] == [("frigade", "/v1/public/flows", 200)]
     assert (await frigade.ok("POST", "/__mock/reset", json={"env": "acme1"}))["reset"] == ["acme1"]
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
+async def test_a_body_that_is_not_json_fails_validation_as_in_nestjs(frigade, content_type):
+    """NestJS parses JSON bodies only; anything else reaches validation empty: 400 with class-validator's messages, not 415."""
+    headers = {"Content-Type": content_type} if content_type else {}
+    reply = await frigade.call("POST", "/v1/public/flowStates", data=b"userId=u1", headers=headers, key=frigade.public)
+    assert reply.status == 400 and reply.body == {"statusCode": 400, "message": ["userId should not be empty"], "error": "Bad Request"}

@@ -63,13 +63,35 @@ async def test_unknown_cursor_is_400(api):
     assert reply.status == 400 and "starting_after" in reply.body["error"]["message"]
 
 
-async def test_url_keeps_filters_and_order_but_not_expand(api):
+async def test_url_and_next_page_url_keep_filters_order_and_expand(api):
+    """The reference: "It's often easiest to use the list object's `next_page_url` field though" — so following it must
+    give a page of the same shape as the first, `expand` included."""
     page = await api.ok("GET", "/users", params=[("group_id", "acme"), ("order_by[]", "-attributes.name"),
                                                     ("expand", "groups"), ("limit", "1"), ("future", "x")])
-    assert page["url"] == "/users?group_id=acme&order_by%5B%5D=-attributes.name&limit=1"
-    assert page["next_page_url"] == "/users?group_id=acme&order_by%5B%5D=-attributes.name&limit=1&starting_after=bob"
+    assert page["url"] == "/users?group_id=acme&order_by%5B%5D=-attributes.name&expand=groups&limit=1"
+    assert page["next_page_url"] == "/users?group_id=acme&order_by%5B%5D=-attributes.name&expand=groups&limit=1&starting_after=bob"
     second = await api.ok("GET", page["next_page_url"])
     assert [u["id"] for u in second["data"]] == ["alice"]
+    assert [g["id"] for g in second["data"][0]["groups"]] == ["acme", "globex"] and page["data"][0]["groups"] is not None
+
+
+async def test_every_page_of_an_expanded_list_has_the_same_shape(seeded):
+    page = await seeded.ok("GET", "/users", params={"expand": "memberships.group", "limit": "100"})
+    while page["has_more"]:
+        page = await seeded.ok("GET", page["next_page_url"])
+        assert all(isinstance(u["memberships"], list) for u in page["data"])
+        assert all(m["group"]["object"] == "group" for u in page["data"] for m in u["memberships"])
+
+
+async def test_ordering_by_a_string_attribute_ignores_case(api):
+    """Chosen (the reference is silent on collation): names sort as people read them, alice after Bob only by case."""
+    for key, name in (("zed", "Zed"), ("bob2", "bob"), ("al", "alice"), ("bob1", "Bob")):
+        await api.ok("POST", "/users", json={"id": key, "attributes": {"name": name}}, key="ak_collation")
+    page = await api.ok("GET", "/users", params={"order_by": "attributes.name", "limit": "100"}, key="ak_collation")
+    names = [u["attributes"]["name"] for u in page["data"] if u["id"] in ("zed", "bob2", "al", "bob1")]
+    assert names == ["alice", "Bob", "bob", "Zed"]
+    page = await api.ok("GET", "/users", params={"order_by": "-attributes.name", "limit": "100"}, key="ak_collation")
+    assert [u["attributes"]["name"] for u in page["data"] if u["id"] in ("zed", "bob2", "al", "bob1")] == ["Zed", "bob", "Bob", "alice"]
 
 
 @pytest.mark.parametrize("order_by, expected", [

@@ -63,3 +63,19 @@ async def test_served_at_mock_openapi_json(api):
     validate(doc)
     assert set(doc["paths"]) == set(build("frigade")["paths"])
     assert (await api.get("/__mock/openapi.json", params={"api": "soap"})).status == 400
+
+
+async def test_the_served_document_names_the_address_it_was_fetched_from(api):
+    doc = await api.ok("GET", "/__mock/openapi.json")
+    assert doc["servers"] == [{"url": str(api.client.make_url("/")).rstrip("/")}]
+
+
+def test_expand_is_declared_only_where_something_expands():
+    """The reference: "You can use the `expand` parameter on any endpoint which returns expandable fields"."""
+    doc = build("userflow")
+    for path, operations in doc["paths"].items():
+        for method, operation in operations.items():
+            declared = any(p["name"] == "expand" for p in operation["parameters"])
+            expandable = method != "delete" and not path.startswith(("/webhook_subscriptions", "/attribute_definitions",
+                                                                      "/event_definitions", "/group_memberships"))
+            assert declared == expandable, (method, path)

@@ -37,7 +37,8 @@ def test_options_table_lists_every_serve_option_and_its_variable():
     names = {f.name for f in fields(Settings)}
     for flag, variable in rows:
         before = settings_from({}, environ={})
-        value = {"--api-key": "ak_x", "--log-format": "json", "--rate-limit": "5/1", "--scenario": "a.yaml"}.get(flag, "7")
+        value = {"--api-key": "ak_x", "--log-format": "json", "--rate-limit": "5/1", "--scenario": "a.yaml",
+                 "--webhook-schedule": "documented"}.get(flag, "7")
         if flag in ("--strict", "--quiet"):
             value = "true"
         after = settings_from({}, environ={variable: value})

@@ -42,12 +42,19 @@ async def test_wrong_method_is_405_with_allow(api):
 
 
 @pytest.mark.parametrize("accept, status", [("text/html", 406), ("application/xml, text/plain", 406),
-                                            ("application/json", 200), ("*/*", 200), ("text/html, application/*;q=0.8", 200)])
+                                            ("application/json", 200), ("*/*", 200), ("text/html, application/*;q=0.8", 200),
+                                            ("application/vnd.api+json", 200), ("application/problem+json, text/html", 200),
+                                            ("application/json;q=0, text/html", 406), ("text/x+json", 406)])
 async def test_accept_header(api, accept, status):
     assert (await api.get("/users/alice", headers={"Accept": accept})).status == status
 
 
-@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+async def test_json_media_types_are_the_same_in_content_type_and_accept(api):
+    headers = {"Content-Type": "application/merge-patch+json", "Accept": "application/merge-patch+json"}
+    assert (await api.call("POST", "/users", data=b'{"id": "typed"}', headers=headers)).status == 200
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded", "text/x+json"])
 async def test_post_without_json_content_type_is_415(api, content_type):
     headers = {"Content-Type": content_type} if content_type else {}
     reply = await api.call("POST", "/users", data=b'{"id": "x"}', headers=headers)

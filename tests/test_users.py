@@ -136,3 +136,20 @@ async def test_list_filters_by_segment(api):
 async def test_list_combines_filters(api):
     page = await api.ok("GET", "/users", params={"group_id": "acme", "email": "bob@example.com"})
     assert [u["id"] for u in page["data"]] == ["bob"]
+
+
+async def test_a_user_posted_back_as_get_returned_it_is_accepted(api):
+    """Generated clients and read-modify-write send every field, `"groups": null` and `"memberships": null` included:
+    an explicit null for an optional field means "not given" (not "both lists were set")."""
+    user = await api.ok("GET", "/users/alice")
+    assert user["groups"] is None and user["memberships"] is None
+    again = await api.ok("POST", "/users", json={**user, "attributes": {**user["attributes"], "plan": "enterprise"}})
+    assert again["attributes"]["plan"] == "enterprise"
+    expanded = await api.ok("GET", "/users/alice", params={"expand": "memberships"})
+    assert len(expanded["memberships"]) == 2  # nothing pruned, nothing added
+    body = {"id": "nulls", "attributes": None, "groups": None, "prune_memberships": None,
+            "memberships": [{"group": {"id": "acme", "attributes": None}, "attributes": None}]}
+    created = await api.ok("POST", "/users", json=body, params={"expand": "memberships"})
+    assert created["attributes"] == {} and [m["group_id"] for m in created["memberships"]] == ["acme"]
+    unset = await api.ok("POST", "/users", json={"id": "alice", "attributes": {"plan": None}})
+    assert "plan" not in unset["attributes"]  # inside attributes, null still unsets

@@ -47,6 +47,7 @@ async def test_subscription_crud(api):
 async def test_subscriptions_order_by_url(api):
     for url in ("https://b.example/h", "https://a.example/h", "https://c.example/h"):
         await api.ok("POST", "/webhook_subscriptions", json={"url": url, "topics": ["*"]})
+        await asyncio.sleep(0.002)  # created_at has milliseconds: each a later one
     page = await api.ok("GET", "/webhook_subscriptions", params={"order_by": "url"})
     assert [s["url"] for s in page["data"]] == ["https://a.example/h", "https://b.example/h", "https://c.example/h"]
     page = await api.ok("GET", "/webhook_subscriptions", params={"order_by": "-created_at", "limit": "1"})
@@ -257,3 +258,80 @@ async def test_frigade_webhook_control_api_validates(api):
     assert reply.status == 400 and "url: must be an http:// or https:// URL" in reply.body["error"]["message"]
     reply = await api.call("POST", "/__mock/frigade/webhooks", json={"url": "https://example.com"})
     assert reply.status == 400 and reply.body["error"]["message"].startswith("env: is required")
+
+
+# -- timing as documented -----------------------------------------------------------------------------------------------
+
+def test_the_default_timeout_is_the_documented_15_seconds_and_the_documented_schedule_is_one_flag_away():
+    """The reference: "If Userflow does not receive a 2xx response status code within a timeout of 15 seconds, Userflow will
+    retry the request using exponential backoff. Userflow will give up after 3 days." frigade-notes.md: "Up to 5 retries
+    with exponential backoff"."""
+    from mockserver.settings import Settings, settings_from
+    from mockserver.webhooks import retry_policies
+
+    fast = retry_policies(Settings())
+    assert {api: (p.first_delay, p.max_attempts, p.timeout) for api, p in fast.items()} == {
+        "userflow": (0.1, 5, 15.0), "frigade": (0.1, 6, 15.0)}
+    documented = retry_policies(settings_from({"webhook_schedule": "documented"}, environ={}))
+    userflow = documented["userflow"]
+    waits = [userflow.first_delay * userflow.factor ** n for n in range(userflow.max_attempts - 1)]
+    assert 2.5 * 86400 < sum(waits) <= 3 * 86400 < sum(waits) + waits[-1] * userflow.factor  # the last attempt inside 3 days
+    assert documented["frigade"].max_attempts == 6 and documented["frigade"].first_delay == 60
+    mixed = retry_policies(settings_from({"webhook_schedule": "documented", "webhook_max_attempts": 2}, environ={}))
+    assert {p.max_attempts for p in mixed.values()} == {2}  # a flag given beats the schedule
+
+
+async def test_a_receiver_slower_than_before_but_within_15_seconds_gets_one_post(make_api, receiver):
+    """A receiver that answers in 7 s used to get duplicates (a 5 s timeout); scaled down here: the timeout is the
+    setting's, and an answer within it is one delivery."""
+    api = await make_api(webhook_timeout=1.0, webhook_retry_delay=0.01)
+    await subscribe(api, receiver, ["user"])
+    receiver.delay = 0.6
+    await api.ok("POST", "/users", json={"id": "patient"})
+    await settle(api)
+    assert len(receiver.received) == 1
+    assert [a["outcome"] for a in (await api.ok("GET", "/__mock/webhooks"))["attempts"]] == ["delivered"]
+
+
+async def test_frigade_webhooks_retry_five_times_with_a_product_user_agent(make_api, receiver):
+    """frigade-notes.md: "Up to 5 retries with exponential backoff" — six attempts in all."""
+    api = await make_api(key="api_private_retries", webhook_retry_delay=0.001)
+    await api.ok("POST", "/__mock/frigade/webhooks", status=201, json={"env": "retries", "url": receiver.url})
+    receiver.failures = 10
+    await api.ok("POST", "/v1/public/flowStates", status=201, key="api_public_retries",
+                 json={"userId": "u1", "flowSlug": "flow_checklist", "actionType": "STARTED_FLOW"})
+    await settle(api)
+    assert len(receiver.received) == 6
+    assert {headers["User-Agent"] for headers, _ in receiver.received} == {"Frigade-Webhooks/1.0 (+https://frigade.com)"}
+
+
+async def test_disabled_on_create_is_honoured(api, receiver):
+    sub = await subscribe(api, receiver, ["user"], disabled=True)
+    assert sub["disabled"] is True and (await api.ok("GET", f"/webhook_subscriptions/{sub['id']}"))["disabled"] is True
+    await api.ok("POST", "/users", json={"id": "quiet"})
+    await settle(api)
+    assert receiver.received == []
+    patched = await api.ok("PATCH", f"/webhook_subscriptions/{sub['id']}", json={"disabled": None, "url": None})
+    assert patched["disabled"] is True and patched["url"] == receiver.url  # null: not given
+
+
+async def test_runtime_ids_and_secrets_are_unique_across_environments_and_resets(make_api, receiver):
+    """Every environment's first subscription used to get the same secret, and notification ids repeated, so a receiver
+    that de-duplicates by notification id dropped other tests' notifications. Still reproducible run to run."""
+    async def run(api):
+        seen = []
+        for key in ("ak_one", "ak_two", "ak_one"):
+            sub = await api.ok("POST", "/webhook_subscriptions", json={"url": receiver.url, "topics": ["*"]}, key=key)
+            user = await api.ok("POST", "/users", json={"id": "u", "groups": [{"id": "g"}]}, params={"expand": "memberships"}, key=key)
+            event = await api.ok("POST", "/events", json={"user_id": "u", "name": "e"}, key=key)
+            seen.append((sub["id"], sub["secret"], user["memberships"][0]["id"], event["id"]))
+            await api.ok("POST", "/__mock/reset", json={"env": key})
+        await settle(api)
+        return seen, [n["id"] for n in receiver.bodies()]
+
+    seen, notifications = await run(await make_api())
+    for column in zip(*seen):
+        assert len(set(column)) == 3, column  # one, two, and one again after its reset: all different
+    assert len(notifications) == len(set(notifications)) == 3 * 3  # user.created, group.created, event.tracked.e, each time
+    receiver.received.clear()
+    assert await run(await make_api()) == (seen, notifications)  # the same seed and calls: the same ids

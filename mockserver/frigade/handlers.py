@@ -15,6 +15,12 @@ def _context(request: web.Request, allowed: tuple[str, ...] = ()) -> tuple[Friga
     return request[ENV].frigade, Query(request.query, allowed, request.app[SETTINGS].strict)
 
 
+async def _body(request: web.Request, schema: str):
+    """The JSON body, validated. As in NestJS, a body of another media type is not parsed: validation then finds its
+    fields missing (400), where other APIs answer 415."""
+    return await read_json(request, schema, other_media_as_empty=True)
+
+
 def _created() -> web.Response:
     return web.Response(status=201)
 
@@ -43,8 +49,8 @@ async def get_flow(request: web.Request) -> web.Response:
 
 async def update_flow(request: web.Request) -> web.Response:
     store, _ = _context(request)
-    body = await read_json(request, "frigade/update_flow.json")
-    return respond(store.update_flow(request.match_info["flow"], body, request.app[SCHEMAS]))
+    body = await _body(request, "frigade/update_flow.json")
+    return respond(store.render_flow(store.update_flow(request.match_info["flow"], body, request.app[SCHEMAS]), private=True))
 
 
 async def delete_flow(request: web.Request) -> web.Response:
@@ -58,35 +64,36 @@ async def get_flow_states(request: web.Request) -> web.Response:
     user_id = query.one("userId")
     if not user_id:
         raise InvalidRequest("userId is required", details=["userId should not be empty"])
-    return respond(store.flow_states(user_id, query.one("groupId"), request[FRIGADE_PRIVATE]))
+    query.one("groupId")  # accepted (the SDK sends it once it knows the group); progress is the user's either way
+    return respond(store.flow_states(user_id, request[FRIGADE_PRIVATE]))
 
 
 async def post_flow_state(request: web.Request) -> web.Response:
     """An action, or (without flowSlug and actionType) a refresh: both answer the user's state in every flow."""
     store, _ = _context(request)
-    body = await read_json(request, "frigade/flow_state_request.json")
+    body = await _body(request, "frigade/flow_state_request.json")
     if "actionType" in body:
         store.act(body)
-    return respond(store.flow_states(body["userId"], body.get("groupId"), request[FRIGADE_PRIVATE]), status=201)
+    return respond(store.flow_states(body["userId"], request[FRIGADE_PRIVATE]), status=201)
 
 
 async def post_user(request: web.Request) -> web.Response:
     store, _ = _context(request)
-    body = await read_json(request, "frigade/users_request.json")
+    body = await _body(request, "frigade/users_request.json")
     store.upsert_user(body["userId"], body.get("properties"), body.get("events"))
     return _created()
 
 
 async def post_group(request: web.Request) -> web.Response:
     store, _ = _context(request)
-    body = await read_json(request, "frigade/groups_request.json")
+    body = await _body(request, "frigade/groups_request.json")
     store.upsert_group(body["groupId"], body.get("userId"), body.get("properties"), body.get("events"))
     return _created()
 
 
 async def post_session(request: web.Request) -> web.Response:
     store, _ = _context(request)
-    body = await read_json(request, "frigade/sessions_request.json")
+    body = await _body(request, "frigade/sessions_request.json")
     store.upsert_user(body["userId"], body.get("userProperties"), body.get("userEvents"))
     if body.get("groupId"):
         store.upsert_group(body["groupId"], body["userId"], body.get("groupProperties"), body.get("groupEvents"))

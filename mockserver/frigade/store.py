@@ -46,12 +46,14 @@ def as_yaml(text: str) -> str:
 
 
 def _fresh_state() -> dict:
-    return {"started": False, "completed": False, "skipped": False, "visible": True, "lastActionAt": None,
-            "currentStepIndex": -1, "steps": {}, "flowResponses": []}
+    """A flow the user has not started: "currentStepIndex ... Will be -1 if the user has not started the Flow"; no
+    lastActionAt until there is an action."""
+    return {"started": False, "completed": False, "skipped": False, "visible": True, "currentStepIndex": -1, "steps": {},
+            "flowResponses": []}
 
 
 def _fresh_step() -> dict:
-    return {"completed": False, "skipped": False, "started": False, "lastActionAt": None}
+    return {"completed": False, "skipped": False, "started": False}
 
 
 class FrigadeStore:
@@ -64,12 +66,16 @@ class FrigadeStore:
         self.next_flow_id = 1
         self.users: dict[str, dict] = {}
         self.groups: dict[str, dict] = {}
-        self.states: dict[tuple[str, str, str], dict] = {}  # (userId, groupId or "", flowSlug) -> state
+        self.states: dict[tuple[str, str], dict] = {}  # (userId, flowSlug) -> state: a user's progress, whatever group
         self.webhooks: dict[str, dict] = {}  # id -> {id, url, secret, events}
         self.outbox: list[dict] = []
 
     def now(self) -> str:
         return self.fixed_now or frigade_time()
+
+    def begin_run(self, material: int) -> None:
+        """Webhook ids, secrets and event ids made from here on come from `material` (see UserflowStore.begin_run)."""
+        self.rng = random.Random(material)
 
     # -- flows ---------------------------------------------------------------------------------
     def add_flow(self, flow: dict, schemas) -> dict:
@@ -115,12 +121,14 @@ class FrigadeStore:
     def delete_flow(self, key: str) -> None:
         flow = self.find_flow(key, numeric_only=True)
         del self.flows[flow["id"]], self.flow_data[flow["id"]], self.slugs[flow["slug"]]
-        for state_key in [k for k in self.states if k[2] == flow["slug"]]:
+        for state_key in [k for k in self.states if k[1] == flow["slug"]]:
             del self.states[state_key]
 
-    @staticmethod
-    def render_flow(flow: dict, private: bool) -> dict:
-        return flow if private else {k: v for k, v in flow.items() if k not in PRIVATE_FLOW_FIELDS}
+    def render_flow(self, flow: dict, private: bool) -> dict:
+        """ExternalizedFlow: `data` as "JSON encoded raw data of the Flow" (kept as YAML, as Frigade stores it), and
+        private fields for private keys only."""
+        data = json.dumps(self.flow_data[flow["id"]], separators=(",", ":"), ensure_ascii=False)
+        return {k: data if k == "data" else v for k, v in flow.items() if private or k not in PRIVATE_FLOW_FIELDS}
 
     # -- users and groups ----------------------------------------------------------------------
     def upsert_user(self, user_id: str, properties: dict | None = None, events: list | None = None) -> dict:
@@ -151,7 +159,7 @@ class FrigadeStore:
         user = self.users.get(user_id)
         if user is None:
             raise NotFound(f"User {user_id!r} not found")
-        states = [self._user_state(slug, group, state) for (uid, group, slug), state in self.states.items() if uid == user_id]
+        states = [self._user_state(slug, state) for (uid, slug), state in self.states.items() if uid == user_id]
         return {**{k: user[k] for k in ("userId", "createdAt", "modifiedAt", "properties")},
                 "userFlowStates": states, "trackingEvents": user["trackingEvents"]}
 
@@ -171,10 +179,9 @@ class FrigadeStore:
         return group
 
     def delete_group(self, group_id: str) -> None:
+        """The group goes; its members and their progress stay (progress is the user's)."""
         if self.groups.pop(group_id, None) is None:
             raise NotFound(f"Group {group_id!r} not found")
-        for key in [k for k in self.states if k[1] == group_id]:
-            del self.states[key]
 
     # -- the flow-state machine ----------------------------------------------------------------
     def act(self, body: dict) -> None:
@@ -189,10 +196,10 @@ class FrigadeStore:
             raise InvalidRequest(problem, details=[problem])
         user_id, group_id = body["userId"], body.get("groupId") or ""
         self.upsert_user(user_id)
-        if group_id:
+        if group_id:  # the group is for targeting and group properties: the user joins it, the progress stays the user's
             self.upsert_group(group_id, user_id)
         at = body.get("createdAt") or self.now()
-        state = self.states.setdefault((user_id, group_id, slug), _fresh_state())
+        state = self.states.setdefault((user_id, slug), _fresh_state())
         data = body.get("data")
         if not isinstance(data, str):  # the SDK sends an object although the docs say string: keep it as compact JSON
             data = json.dumps(data or {}, separators=(",", ":"))
@@ -208,8 +215,8 @@ class FrigadeStore:
             state.update(completed=True, started=True, visible=False)
         elif action == "SKIPPED_FLOW":
             state.update(skipped=True, visible=False)
-        else:  # NOT_STARTED_FLOW: restart
-            state.update(started=False, completed=False, skipped=False, visible=True, currentStepIndex=0, steps={})
+        else:  # NOT_STARTED_FLOW: restart; not started again, so the cursor is -1 again
+            state.update(started=False, completed=False, skipped=False, visible=True, currentStepIndex=-1, steps={})
         if action in WEBHOOK_EVENTS:
             self.emit(WEBHOOK_EVENTS[action], flow, user_id, {**response, "groupId": group_id or None})
 
@@ -230,14 +237,14 @@ class FrigadeStore:
         # the cursor moves on to the next step; after the last step it stays there (the flow is completed by COMPLETED_FLOW)
         state["currentStepIndex"] = min(index + 1, len(steps) - 1)
 
-    def flow_states(self, user_id: str, group_id: str | None, private: bool) -> dict:
+    def flow_states(self, user_id: str, private: bool) -> dict:
         """PublicUserFlowStateV2: every active flow with this user's state, and the slugs of inactive ones."""
         eligible, ineligible = [], []
         for flow in self.flows.values():
             if not flow["active"]:
                 ineligible.append(flow["slug"])
                 continue
-            state = self.states.get((user_id, group_id or "", flow["slug"])) or _fresh_state()
+            state = self.states.get((user_id, flow["slug"])) or _fresh_state()
             eligible.append(self._stateful_flow(flow, state, private))
         return {"eligibleFlows": eligible, "ineligibleFlows": ineligible}
 
@@ -255,14 +262,14 @@ class FrigadeStore:
     def _flow_state(steps: list[dict], state: dict, private: bool) -> dict:
         index = min(state["currentStepIndex"], len(steps) - 1)
         out = {"currentStepId": steps[max(index, 0)]["id"] if steps else None, "currentStepIndex": index,
-               **{k: state[k] for k in ("completed", "started", "skipped", "visible", "lastActionAt")}}
+               **{k: state[k] for k in ("completed", "started", "skipped", "visible", "lastActionAt") if k in state}}
         if private:
             out["flowResponses"] = list(state["flowResponses"])
         return out
 
-    def _user_state(self, slug: str, group_id: str, state: dict) -> dict:
+    def _user_state(self, slug: str, state: dict) -> dict:
         steps = self.flow_data[self.slugs[slug]]["steps"]
-        return {"flowSlug": slug, "groupId": group_id or None, **self._flow_state(steps, state, private=True)}
+        return {"flowSlug": slug, **self._flow_state(steps, state, private=True)}
 
     # -- webhooks ------------------------------------------------------------------------------
     def add_webhook(self, url: str, secret: str | None = None, events: list[str] | None = None) -> dict:

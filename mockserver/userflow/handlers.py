@@ -26,6 +26,11 @@ def _tree(query: Query, kind: str) -> dict:
     return expand.parse(paths, kind, RELATIONS) if paths else {}
 
 
+def _expand(kind: str) -> tuple[str, ...]:
+    """`expand` is a parameter only of operations whose objects have something to expand."""
+    return ("expand",) if kind in RELATIONS else ()
+
+
 @dataclass(frozen=True)
 class Listing:
     """How one resource lists: its object type, orderable fields and filters, and the store call."""
@@ -79,7 +84,7 @@ def list_handler(path: str):
     listing = LISTINGS[path]
 
     async def handler(request: web.Request) -> web.Response:
-        store, query = _context(request, LIST_PARAMS + listing.filters)
+        store, query = _context(request, LIST_PARAMS + _expand(listing.kind) + listing.filters)
         page = Page.parse(query, listing.order_fields, listing.default_order)
         tree = _tree(query, listing.kind)
         items, has_more = listing.fetch(store, page, request, query)
@@ -89,7 +94,7 @@ def list_handler(path: str):
 
 def get_handler(kind: str, getter: str, param: str):
     async def handler(request: web.Request) -> web.Response:
-        store, query = _context(request, ("expand",))
+        store, query = _context(request, _expand(kind))
         tree = _tree(query, kind)
         return respond(store.render(kind, getattr(store, getter)(request.match_info[param]), tree))
     return handler
@@ -99,9 +104,9 @@ def upsert_handler(kind: str, schema: str, upsert: str, param: str | None = None
     """POST (create or update) or PATCH (`param` names the id in the path) with a JSON body; `check(request, body)`
     applies a server policy before the store sees the body."""
     async def handler(request: web.Request) -> web.Response:
-        store, query = _context(request, ("expand",))
+        store, query = _context(request, _expand(kind))
         tree = _tree(query, kind)
-        body = await read_json(request, schema)
+        body = await read_json(request, schema, nulls_absent=True)
         if check:
             check(request, body)
         args = (request.match_info[param], body) if param else (body,)
@@ -145,18 +150,18 @@ def _params(names, listing: Listing | None = None) -> tuple[Param, ...]:
 def _list(path: str, op_id: str, summary: str) -> Operation:
     listing = LISTINGS[path]
     return Operation("GET", path, list_handler(path), op_id, summary, f"userflow/{listing.kind}.json",
-                     query=_params(LIST_PARAMS + listing.filters, listing), is_list=True)
+                     query=_params(LIST_PARAMS + _expand(listing.kind) + listing.filters, listing), is_list=True)
 
 
 def _get(path: str, kind: str, getter: str, op_id: str, summary: str) -> Operation:
     param = path.rsplit("{", 1)[1].rstrip("}")
-    return Operation("GET", path, get_handler(kind, getter, param), op_id, summary, f"userflow/{kind}.json", query=_params(["expand"]))
+    return Operation("GET", path, get_handler(kind, getter, param), op_id, summary, f"userflow/{kind}.json", query=_params(_expand(kind)))
 
 
 def _write(method: str, path: str, kind: str, schema: str, action: str, op_id: str, summary: str, check=None) -> Operation:
     param = path.rsplit("{", 1)[1].rstrip("}") if "{" in path else None
     return Operation(method, path, upsert_handler(kind, schema, action, param, check), op_id, summary, f"userflow/{kind}.json",
-                     request=schema, query=_params(["expand"]))
+                     request=schema, query=_params(_expand(kind)))
 
 
 def _webhook_target(request: web.Request, body: dict) -> None:

@@ -120,6 +120,12 @@ class UserflowStore:
         self.outbox: list[dict] = []  # notifications waiting to be handed to the deliverer
 
     # -- identity and time ---------------------------------------------------------------------
+    def begin_run(self, material: int) -> None:
+        """Ids, secrets and event numbers made from here on come from `material` (derived from the seed, the
+        environment's key and its generation), so no two environments, or two lives of one, hand out the same."""
+        self.source.rng = random.Random(material)
+        self.next_event_id = (material % 10**15) * 10**6 + 1
+
     def new_id(self) -> str:
         return self.source.new_id()
 
@@ -177,12 +183,22 @@ class UserflowStore:
         if email is not None:
             tests.append(lambda obj: obj["attributes"].get("email") == email)
         if segment_id is not None:
-            segment = self._segment(segment_id, scope)
-            tests.append(lambda obj: conditions.matches(segment["condition"], values_of(obj)))
+            segment = conditions.prepare(self._segment(segment_id, scope)["condition"], self._type_of(scope))
+            tests.append(lambda obj: conditions.matches(segment, values_of(obj)))
         if condition is not None:
+            condition = conditions.prepare(condition, self._type_of(scope))
             tests.append(lambda obj: conditions.matches(condition, values_of(obj)))
             conditions.filter_count_guard(sum(1 for obj in collection.values() if all(t(obj) for t in tests)))
         return collection.page(page, candidates, (lambda obj: all(t(obj) for t in tests)) if tests else None)
+
+    def _type_of(self, scope: str):
+        """attribute_name in a condition on users or groups -> the data type of the attribute it names."""
+        def data_type(name: str) -> str | None:
+            prefix, _, rest = name.partition("/")
+            if rest and prefix in ("group", "group_membership"):
+                return self.definitions.data_type(prefix, rest)
+            return self.definitions.data_type(scope, name)
+        return data_type
 
     def _user_values(self, user: dict):
         def values_of(name: str) -> list:
@@ -216,15 +232,13 @@ class UserflowStore:
         return self._filtered_page(self.groups, page, candidates, "group", self._group_values, email, segment_id, condition)
 
     def _group_values(self, group: dict):
+        """On groups a condition is about the group: a plain name (or group/name) is its own attribute,
+        group_membership/name its members' memberships'."""
         def values_of(name: str) -> list:
-            members = self.group_memberships.get(group["id"], {})
-            if name.startswith("group/"):
-                return [group["attributes"].get(name[len("group/"):], MISSING)]
             if name.startswith("group_membership/"):
-                related, key = [self.memberships[m] for m in members.values()], name.split("/", 1)[1]
-            else:
-                related, key = [self.users.get(u) for u in members], name
-            return [obj["attributes"].get(key, MISSING) for obj in related] or [MISSING]
+                related = [self.memberships[m] for m in self.group_memberships.get(group["id"], {}).values()]
+                return [obj["attributes"].get(name.split("/", 1)[1], MISSING) for obj in related] or [MISSING]
+            return [group["attributes"].get(name.removeprefix("group/"), MISSING)]
         return values_of
 
     def _segment(self, segment_id: str, scope: str) -> dict:
@@ -241,9 +255,12 @@ class UserflowStore:
         return self._new("group_membership", self.new_id(), group=None, group_id=group_id, user=None, user_id=user_id)
 
     def delete_membership(self, user_id: str, group_id: str) -> dict:
+        """Idempotent: a membership that does not exist (any more) answers with an id made from the pair, the same each
+        time, so a typed client always gets a string."""
         membership_id = self.user_memberships.get(user_id, {}).pop(group_id, None)
         if membership_id is None:
-            return {"id": None, "object": "group_membership", "deleted": True}
+            return {"id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"group_membership/{user_id}/{group_id}")),
+                    "object": "group_membership", "deleted": True}
         self.group_memberships[group_id].pop(user_id, None)
         self.memberships.pop(membership_id)
         return {"id": membership_id, "object": "group_membership", "deleted": True}
@@ -329,7 +346,8 @@ class UserflowStore:
     # -- webhook subscriptions -----------------------------------------------------------------
     def create_subscription(self, body: dict) -> dict:
         subscription = {"id": self.new_id(), "object": "webhook_subscription", "api_version": body.get("api_version", "2020-01-03"),
-                        "created_at": self.now(), "disabled": False, "topics": list(body["topics"]), "url": body["url"]}
+                        "created_at": self.now(), "disabled": body.get("disabled", False), "topics": list(body["topics"]),
+                        "url": body["url"]}
         secret = "whsec_" + "".join(self.source.rng.choice(string.ascii_lowercase + "234567") for _ in range(26))
         self.secrets[subscription["id"]] = secret
         self.subscriptions.put(subscription)
