@@ -22,7 +22,8 @@ from mockserver.errors import (ApiError, Forbidden, InternalError, InvalidApiKey
                                NotAcceptable, NotFound, RequestTooLarge)
 from mockserver.frigade import handlers as frigade
 from mockserver.journal import Journal
-from mockserver.keys import API, DELIVERER, ENV, ENVIRONMENTS, FRIGADE_PRIVATE, JOURNAL, LIMITS, REQUEST_ID, SCENARIOS, SCHEMAS, SETTINGS
+from mockserver.cors import Cors
+from mockserver.keys import API, CORS, DELIVERER, ENV, ENVIRONMENTS, FRIGADE_PRIVATE, JOURNAL, LIMITS, REQUEST_ID, SCENARIOS, SCHEMAS, SETTINGS
 from mockserver.limits import Limits, parse_rate
 from mockserver import operations, recording, state, traffic
 from mockserver.schemas import Schemas
@@ -179,9 +180,13 @@ async def pipeline(request: web.Request, handler) -> web.StreamResponse:
     started = time.perf_counter()
     request_id = request[REQUEST_ID] = next(REQUEST_IDS)
     api = request[API] = api_of(request.path)
+    cors = request.app[CORS]
     try:
-        GATES[api](request)
-        response = await handler(request) if api == "control" else await _answer(request, handler)
+        if cors.is_preflight(request) and cors.wanted(api):  # before the key check: a preflight carries no key
+            response = cors.preflight(request, api)
+        else:
+            GATES[api](request)
+            response = await handler(request) if api == "control" else await _answer(request, handler)
     except traffic.Fault as fault:
         entry = await _journal_entry(request, None, started, fault.kind)
         request.app[JOURNAL].record(entry)
@@ -196,6 +201,7 @@ async def pipeline(request: web.Request, handler) -> web.StreamResponse:
         log.exception("unexpected error in %s %s (request %s)", request.method, request.path, request_id)
         response = RENDERERS[api](InternalError("Something went wrong on the mock's end; the server log has the details"), request_id)
     response.headers[REQUEST_ID_HEADER] = request_id
+    cors.decorate(request, api, response)
     if api != "control":
         if ENV in request:
             traffic.after_response(request)
@@ -255,6 +261,7 @@ async def _record_context(app: web.Application):
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[pipeline], client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
+    app[CORS] = Cors(settings.cors_origins)
     app[SCHEMAS] = schemas = Schemas(strict=settings.strict)
     loaded = fixtures.load(settings.fixtures, schemas)
     for i, hook in enumerate(loaded["frigade"]["webhooks"]):

@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     guard = serve.add_argument_group("security")
     guard.add_argument("--admin-token", metavar="TOKEN",
                        help="require 'Authorization: Bearer TOKEN' on the control API /__mock/* (health excepted)")
+    guard.add_argument("--cors-origin", dest="cors_origins", action="append", default=[], metavar="ORIGIN",
+                       help="browser origins the APIs answer (repeatable; '*' for any). Default: any origin for Frigade, "
+                            "none for Userflow; never the control API")
     guard.add_argument("--webhook-allow", action="append", default=[], metavar="PATTERN",
                        help="accept webhook URLs matching this shell-style pattern only, e.g. 'http://127.0.0.1:*' (repeatable)")
     script = serve.add_argument_group("scenarios, recording and traffic shaping")

@@ -10,7 +10,7 @@ from mockserver import openapi, recording, traffic
 from mockserver.documents import DocumentError, load_scenario
 from mockserver.errors import InvalidRequest, NotFound
 from mockserver.keys import DELIVERER, ENVIRONMENTS, JOURNAL, SCENARIOS, SCHEMAS, SETTINGS
-from mockserver.scenarios import RequestView, Scenario
+from mockserver.scenarios import RequestView, Scenario, env_name
 from mockserver.webhooks import check_target
 from mockserver.wire import read_json, respond
 
@@ -37,7 +37,7 @@ async def reset(request: web.Request) -> web.Response:
         body = await read_json(request)
         if not isinstance(body, dict) or not isinstance(body.get("env", ""), str):
             raise InvalidRequest('Body must be empty (reset every environment) or {"env": "<api key>"}')
-        env = body.get("env")
+        env = env_name(body.get("env"))
     return respond({"reset": request.app[ENVIRONMENTS].reset(env), "env": env})
 
 
@@ -45,7 +45,7 @@ async def list_requests(request: web.Request) -> web.Response:
     """The journal; with ?format=scenario, written as a scenario that expects the same calls again."""
     q = request.query
     journal = request.app[JOURNAL]
-    entries = journal.query(env=q.get("env"), method=q.get("method"), path=q.get("path"))
+    entries = journal.query(env=env_name(q.get("env")), method=q.get("method"), path=q.get("path"))
     if q.get("format") == "scenario":
         return respond(recording.scenario_from_journal(entries, q.get("name", "recorded")))
     if q.get("format") not in (None, "journal"):
@@ -54,13 +54,13 @@ async def list_requests(request: web.Request) -> web.Response:
 
 
 async def clear_requests(request: web.Request) -> web.Response:
-    return respond({"deleted": request.app[JOURNAL].clear(env=request.query.get("env"))})
+    return respond({"deleted": request.app[JOURNAL].clear(env=env_name(request.query.get("env")))})
 
 
 async def list_webhooks(request: web.Request) -> web.Response:
     q = request.query
     deliverer = request.app[DELIVERER]
-    attempts = deliverer.query(env=q.get("env"), topic=q.get("topic"), subscription_id=q.get("subscription_id"))
+    attempts = deliverer.query(env=env_name(q.get("env")), topic=q.get("topic"), subscription_id=q.get("subscription_id"))
     return respond({"attempts": attempts, "count": len(attempts), "pending": len(deliverer.pending), "dropped": deliverer.dropped})
 
 
@@ -69,16 +69,17 @@ async def add_frigade_webhook(request: web.Request) -> web.Response:
     body = await read_json(request)
     if not isinstance(body, dict) or not isinstance(body.get("env"), str) or not body["env"]:
         raise InvalidRequest('env: is required: the Frigade environment id (the <id> of api_private_<id>)')
+    env = env_name(body["env"])
     subscription = {k: v for k, v in body.items() if k != "env"}
     request.app[SCHEMAS].validate("frigade/webhook_subscription.json", subscription)
     check_target(subscription["url"], request.app[SETTINGS].webhook_allow)
-    hook = request.app[ENVIRONMENTS].get(body["env"]).frigade.add_webhook(
+    hook = request.app[ENVIRONMENTS].get(env).frigade.add_webhook(
         subscription["url"], subscription.get("secret"), subscription.get("events"))
-    return respond({"env": body["env"], **hook}, status=201)
+    return respond({"env": env, **hook}, status=201)
 
 
 def _frigade_of(request: web.Request):
-    env = request.query.get("env")
+    env = env_name(request.query.get("env"))
     if not env:
         raise InvalidRequest("env: is required (query parameter): the Frigade environment id")
     return env, request.app[ENVIRONMENTS].get(env).frigade

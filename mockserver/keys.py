@@ -1,6 +1,7 @@
 """Typed application keys: all state hangs on the aiohttp Application, no singletons."""
 from aiohttp import web
 
+from mockserver.cors import Cors
 from mockserver.environments import Environment, Environments
 from mockserver.journal import Journal
 from mockserver.limits import Limits
@@ -16,6 +17,7 @@ JOURNAL = web.AppKey("journal", Journal)
 DELIVERER = web.AppKey("deliverer", Deliverer)
 SCENARIOS = web.AppKey("scenarios", Scenarios)
 LIMITS = web.AppKey("limits", Limits)
+CORS = web.AppKey("cors", Cors)
 ENV = web.RequestKey("env", Environment)  # the environment of the request's API key
 API = web.RequestKey("api", str)  # "userflow", "frigade" or "control"
 FRIGADE_PRIVATE = web.RequestKey("frigade_private", bool)

@@ -121,7 +121,7 @@ class Step:
 
 
 def env_name(env: str | None) -> str | None:
-    """A scenario's `env` may be a Frigade key: its environment is the key's <id>."""
+    """An environment named by a Frigade key is the key's <id> (scenarios and the control API take either)."""
     match = FRIGADE_KEY.match(env or "")
     return match.group(2) if match else env
 

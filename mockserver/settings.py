@@ -51,6 +51,7 @@ class Settings:
     state_interval: float = field(default=30.0, metadata=_above(0))  # seconds between saves of --state while running
     admin_token: str | None = None  # required on /__mock/* (but health) when set
     webhook_allow: tuple[str, ...] = ()  # URL patterns webhook targets must match; empty: any
+    cors_origins: tuple[str, ...] = field(default=(), metadata={"env": "CORS_ORIGIN"})  # empty: * for Frigade, none for Userflow
 
 
 def env_name(name: str) -> str:
@@ -60,7 +61,8 @@ def env_name(name: str) -> str:
 
 
 def flag_name(name: str) -> str:
-    return "--" + {"api_keys": "api-key", "scenarios": "scenario", "latency_ms": "latency"}.get(name, name.replace("_", "-"))
+    return "--" + {"api_keys": "api-key", "scenarios": "scenario", "latency_ms": "latency", "cors_origins": "cors-origin"}.get(
+        name, name.replace("_", "-"))
 
 
 def _parse(kind: str, raw: str):

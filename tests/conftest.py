@@ -4,6 +4,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import os
+import shutil
+import subprocess
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -123,3 +126,36 @@ async def receiver(aiohttp_server):
     server = await aiohttp_server(app)
     r.url = str(server.make_url("/hooks"))
     return r
+
+
+def ensure_browser() -> tuple[str, str]:
+    """Debian's chromium and chromedriver, installed here when missing and possible; otherwise the test is skipped."""
+    browser, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (browser and driver) and shutil.which("apt-get") and os.geteuid() == 0:
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True, timeout=600)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium", "chromium-driver"], env=env, capture_output=True, timeout=900)
+        browser, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (browser and driver):
+        pytest.skip("no headless browser: Debian's chromium and chromium-driver are not installed and could not be installed here")
+    return browser, driver
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    """Headless Chromium driven by Selenium, with a fresh profile; the page's console is kept (get_log("browser")).
+    Flags as on this machine kind: no sandbox as root, no background networking (its closed network refuses it)."""
+    chromium, chromedriver = ensure_browser()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+                 f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(chromedriver), options=options)  # the driver's path: Selenium never goes online
+    yield driver
+    driver.quit()

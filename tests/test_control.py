@@ -64,3 +64,12 @@ async def test_clear_journal(api):
     assert await api.ok("DELETE", "/__mock/requests", params={"env": "ak_two"}) == {"deleted": 1}
     assert await api.ok("DELETE", "/__mock/requests") == {"deleted": 1}
     assert (await api.ok("GET", "/__mock/requests"))["count"] == 0
+
+
+async def test_a_frigade_key_names_its_environment_wherever_the_control_api_takes_one(make_api):
+    api = await make_api(key="api_private_shared")
+    await api.ok("POST", "/v1/public/users", status=201, json={"userId": "someone"}, key="api_public_shared")
+    for env in ("shared", "api_public_shared", "api_private_shared"):
+        assert [e["path"] for e in (await api.ok("GET", "/__mock/requests", params={"env": env}))["requests"]] == ["/v1/public/users"]
+    assert (await api.ok("POST", "/__mock/reset", json={"env": "api_public_shared"}))["reset"] == ["shared"]
+    assert (await api.get("/v1/users", params={"userId": "someone"})).status == 404

@@ -1,8 +1,5 @@
 """The web inspector at /__mock/, in a real headless Chromium (Debian's chromium and chromium-driver)."""
 import json
-import os
-import shutil
-import subprocess
 import urllib.request
 
 import pytest
@@ -12,36 +9,6 @@ from mockserver.pytest_plugin import _Server
 from mockserver.settings import Settings
 
 HOSTILE = {"id": "<script>window.pwned = 1</script>", "attributes": {"note": "<img src=x onerror=\"window.pwned = 2\">"}}
-
-
-def ensure_browser() -> tuple[str, str]:
-    """Debian's chromium and chromedriver, installed here when missing and possible; otherwise the test is skipped."""
-    browser, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (browser and driver) and shutil.which("apt-get") and os.geteuid() == 0:
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True, timeout=600)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium", "chromium-driver"], env=env, capture_output=True, timeout=900)
-        browser, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (browser and driver):
-        pytest.skip("no headless browser: Debian's chromium and chromium-driver are not installed and could not be installed here")
-    return browser, driver
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    chromium, chromedriver = ensure_browser()
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-                 f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(chromedriver), options=options)
-    yield driver
-    driver.quit()
 
 
 @pytest.fixture(scope="module")
