@@ -23,7 +23,8 @@ from mockserver.errors import (ApiError, Forbidden, InternalError, InvalidApiKey
 from mockserver.frigade import handlers as frigade
 from mockserver.journal import Journal
 from mockserver.cors import Cors
-from mockserver.keys import API, CORS, DELIVERER, ENV, ENVIRONMENTS, FRIGADE_PRIVATE, JOURNAL, LIMITS, REQUEST_ID, SCENARIOS, SCHEMAS, SETTINGS
+from mockserver.keys import (API, CORS, DELIVERER, ENV, ENVIRONMENTS, FRIGADE_PRIVATE, JOURNAL, LIMITS, REQUEST_ID, SCENARIOS, SCHEMAS,
+                             SETTINGS, STATE)
 from mockserver.limits import Limits, parse_rate
 from mockserver import operations, recording, state, traffic
 from mockserver.schemas import Schemas
@@ -230,7 +231,8 @@ async def _deliverer_context(app: web.Application):
 
 
 async def _state_context(app: web.Application):
-    """--state FILE: saved every --state-interval seconds while running, and once more on the way out."""
+    """--state FILE: saved every --state-interval seconds while running (when anything changed), and once more on the
+    way out."""
     settings = app[SETTINGS]
     if not settings.state:
         yield
@@ -240,14 +242,14 @@ async def _state_context(app: web.Application):
         while True:
             await asyncio.sleep(settings.state_interval)
             try:
-                state.save(settings.state, app[ENVIRONMENTS].all())
+                await app[STATE].save()
             except FileProblem as exc:  # keep serving; the next save may succeed
                 log.error("%s", exc)
 
     task = asyncio.get_running_loop().create_task(save_periodically())
     yield
     task.cancel()
-    state.save(settings.state, app[ENVIRONMENTS].all())
+    await app[STATE].save()
     log.info("state saved to %s", settings.state)
 
 
@@ -273,9 +275,9 @@ def create_app(settings: Settings) -> web.Application:
         app[ENVIRONMENTS] = Environments(settings.seed, loaded, schemas, settings.api_keys)
     except ApiError as exc:  # a fixture the API's own rules refuse, e.g. a flow id the generated flows already use
         raise DocumentError(f"{settings.fixtures or fixtures.BUILTIN}: {exc.message}") from None
-    saved = state.load(settings.state) if settings.state else None
-    if saved is not None:
-        app[ENVIRONMENTS].restore(saved)
+    if settings.state:
+        app[STATE] = state.StateFile(settings.state, app[ENVIRONMENTS], state.seed_identity(settings.seed, loaded))
+        app[STATE].load()
     app[JOURNAL] = Journal(settings.journal_size)
     app[DELIVERER] = Deliverer(retry_policies(settings), settings.webhook_log_size)
     app[SCENARIOS] = recording.load_scenarios(settings.scenarios, schemas)

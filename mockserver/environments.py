@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import gc
 import hashlib
-import pickle
 import re
 
 from mockserver.errors import Forbidden, InvalidApiKey
 from mockserver.frigade import seed as frigade_seed
+from mockserver.layers import Changes
 from mockserver.frigade.store import FrigadeStore
 from mockserver.userflow import seed as userflow_seed
 from mockserver.userflow.store import UserflowStore
@@ -21,10 +21,11 @@ FRIGADE_KEY = re.compile(r"^api_(public|private)_([A-Za-z0-9_-]{1,200})$")
 
 
 class Environment:
-    def __init__(self, key: str, userflow: UserflowStore, frigade: FrigadeStore):
+    def __init__(self, key: str, userflow: UserflowStore, frigade: FrigadeStore, changes: Changes):
         self.key = key
         self.userflow = userflow
         self.frigade = frigade
+        self.changes = changes  # every write to either store counts here
 
 
 def _derived(*parts) -> int:
@@ -37,20 +38,25 @@ def _shown(key: str) -> str:
 
 
 class Environments:
+    """Every environment is a copy-on-write fork of one seed, built once: a new key costs a few small objects, and an
+    environment's memory grows with what it changes (see layers.py)."""
+
     def __init__(self, seed_value: int, fixtures: dict, schemas, allowed_keys: tuple[str, ...] = ()):
         self.allowed = set(allowed_keys)
-        # Seed once; every environment starts as an exact copy of this state.
-        userflow, frigade = userflow_seed.build(seed_value, fixtures), frigade_seed.build(seed_value, fixtures["frigade"], schemas)
-        self._template = pickle.dumps((userflow, frigade), protocol=pickle.HIGHEST_PROTOCOL)
-        self.counts = {"users": len(userflow.users), "groups": len(userflow.groups), "events": len(userflow.events),
-                       "content": len(userflow.content), "content sessions": len(userflow.sessions),
-                       "Frigade flows": len(frigade.flows), "Frigade users": len(frigade.users)}
-        del userflow, frigade
-        gc.collect()  # the seeding's objects go now, before any of them could be frozen
-        self._envs: dict[str, Environment] = {}
-        self._authorized: set[str] = set()  # Userflow keys already checked
         self.seed = seed_value
-        self._generations: dict[str, int] = {}  # key -> times it was reset
+        self.userflow = userflow_seed.build(seed_value, fixtures)
+        self.frigade = frigade_seed.build(seed_value, fixtures["frigade"], schemas)
+        self.userflow.seal()
+        self.frigade.seal()
+        self.counts = {"users": len(self.userflow.users), "groups": len(self.userflow.groups), "events": len(self.userflow.events),
+                       "content": len(self.userflow.content), "content sessions": len(self.userflow.sessions),
+                       "Frigade flows": len(self.frigade.flows), "Frigade users": len(self.frigade.users)}
+        gc.collect()  # the seeding's garbage goes now; then the seed, which lives as long as the server, is left out of
+        gc.freeze()   # every later collection (with 100,000 users a full one would stall requests for a tenth of a second)
+        self._envs: dict[str, Environment] = {}
+        # Counts resets. An environment's ids derive from it as it was when the environment was made, so an environment
+        # made again after a reset never repeats an id (one number, so reset environments leave nothing behind).
+        self.generation = 0
 
     def keys(self) -> list[str]:
         return list(self._envs)
@@ -58,21 +64,22 @@ class Environments:
     def all(self) -> dict[str, Environment]:
         return dict(self._envs)
 
-    def restore(self, saved: dict) -> None:
-        """Environments as --state saved them: {key: (userflow store, frigade store)}."""
-        self._envs = {key: Environment(key, userflow, frigade) for key, (userflow, frigade) in saved.items()}
+    def restore(self, saved: dict[str, Environment], generation: int) -> None:
+        """Environments as --state saved them."""
+        self._envs = dict(saved)
+        self.generation = generation
 
     def authorize(self, key: str | None) -> Environment:
         """The environment of a Userflow key, or 401."""
-        if key in self._authorized:  # passed these checks before
-            return self.get(key)
+        env = self._envs.get(key)
+        if env is not None:  # its key passed these checks when it was made
+            return env
         if not key:
             raise InvalidApiKey("No API key provided. Send it as 'Authorization: Bearer ak_...'")
         if not USERFLOW_KEY.match(key):
             raise InvalidApiKey(f"Invalid API key provided: {_shown(key)!r} (expected ak_ followed by letters and digits)")
         if self.allowed and key not in self.allowed:
             raise InvalidApiKey(f"Invalid API key provided: {_shown(key)!r} is not one of the keys this server accepts")
-        self._authorized.add(key)
         return self.get(key)
 
     def authorize_frigade(self, key: str | None) -> tuple[Environment, bool]:
@@ -85,20 +92,18 @@ class Environments:
     def get(self, key: str) -> Environment:
         env = self._envs.get(key)
         if env is None:
-            env = self._envs[key] = Environment(key, *pickle.loads(self._template))
-            generation = self._generations.get(key, 0)
-            env.userflow.begin_run(_derived(self.seed, key, generation, "userflow"))
-            env.frigade.begin_run(_derived(self.seed, key, generation, "frigade"))
-            # the seeded objects live as long as the environment: keep the cyclic collector from walking them again
-            # and again (with 100,000 users a full collection would stall requests for a tenth of a second)
-            gc.freeze()
+            changes = Changes()
+            env = self._envs[key] = Environment(key, self.userflow.fork(changes), self.frigade.fork(changes), changes)
+            env.userflow.begin_run(_derived(self.seed, key, self.generation, "userflow"))
+            env.frigade.begin_run(_derived(self.seed, key, self.generation, "frigade"))
         return env
 
     def reset(self, key: str | None = None) -> list[str]:
-        """Back to the seeded state: one environment, or all. Returns the keys reset."""
-        gc.unfreeze()  # what is dropped here must be collectable again
+        """Back to the seeded state: one environment, or all. Returns the keys reset. What an environment changed is
+        freed at once (its objects hold no cycles)."""
         dropped = list(self._envs) if key is None else [key] if key in self._envs else []
         for name in dropped:
             del self._envs[name]
-            self._generations[name] = self._generations.get(name, 0) + 1
+        if dropped:
+            self.generation += 1
         return dropped

@@ -30,13 +30,14 @@ def check_writable(path: Path, option: str) -> None:
     probe.unlink()
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, flush it to disk, then rename it over `path`: a crash or a full disk
-    never leaves half a file."""
+def write_atomically(path: Path, data: bytes | list[bytes]) -> None:
+    """Write `data` (or its chunks, in order) to a temporary file beside `path`, flush it to disk, then rename it over
+    `path`: a crash or a full disk never leaves half a file."""
     temporary = _temporary(path)
     try:
         with open(temporary, "wb") as out:
-            out.write(data)
+            for chunk in [data] if isinstance(data, bytes) else data:
+                out.write(chunk)
             out.flush()
             os.fsync(out.fileno())
         os.replace(temporary, path)

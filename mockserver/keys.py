@@ -18,6 +18,7 @@ DELIVERER = web.AppKey("deliverer", Deliverer)
 SCENARIOS = web.AppKey("scenarios", Scenarios)
 LIMITS = web.AppKey("limits", Limits)
 CORS = web.AppKey("cors", Cors)
+STATE = web.AppKey("state", object)  # the --state file (mockserver.state.StateFile), when there is one
 ENV = web.RequestKey("env", Environment)  # the environment of the request's API key
 API = web.RequestKey("api", str)  # "userflow", "frigade" or "control"
 FRIGADE_PRIVATE = web.RequestKey("frigade_private", bool)

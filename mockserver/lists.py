@@ -5,12 +5,15 @@ kept up to date on every write, so a page costs O(log n + limit) however deep it
 """
 from __future__ import annotations
 
+import heapq
 from bisect import bisect_right, insort
 from dataclasses import dataclass
+from typing import Iterator
 from urllib.parse import urlencode
 
 from mockserver.attributes import MISSING
 from mockserver.errors import InvalidRequest
+from mockserver.layers import Changes, Forkable, Layer
 from mockserver.query import Query
 
 MAX_LIMIT = 100
@@ -72,11 +75,32 @@ class Order:
         return cls(tuple(fields))
 
 
+def _tail(keys: list, cursor) -> Iterator:
+    """The keys after `cursor` (None: all of them), in order, without copying the list."""
+    start = 0 if cursor is None else bisect_right(keys, cursor)
+    return (keys[i] for i in range(start, len(keys)))
+
+
 class SortedIndex:
-    def __init__(self, order: Order, objects):
+    """One ordering of a collection: its keys sorted, each ending with the object's id.
+
+    An environment's index holds only its own entries and reads the seed's (`base`) through them: `hidden` are
+    the seed's ids whose seed entry no longer applies there (changed or deleted), so a page merges two sorted
+    runs and costs O(log n + limit) in a fork as in the seed.
+    """
+
+    def __init__(self, order: Order, objects, base: SortedIndex | None = None, hidden=()):
         self.order = order
+        self.base = base
+        self.hidden = set(hidden)
         self.key_of = {obj["id"]: order.key(obj) for obj in objects}
         self.keys = sorted(self.key_of.values())
+
+    def lookup(self, object_id: str) -> tuple | None:
+        key = self.key_of.get(object_id)
+        if key is None and self.base is not None and object_id not in self.hidden:
+            key = self.base.key_of.get(object_id)
+        return key
 
     def put(self, obj: dict) -> None:
         self.remove(obj["id"])
@@ -88,14 +112,40 @@ class SortedIndex:
         key = self.key_of.pop(object_id, None)
         if key is not None:
             del self.keys[bisect_right(self.keys, key) - 1]
+        elif self.base is not None and object_id in self.base.key_of:
+            self.hidden.add(object_id)
+
+    def after(self, cursor) -> Iterator:
+        """Every key after `cursor` (a key, or None for the start), in order."""
+        own = _tail(self.keys, cursor)
+        if self.base is None:
+            return own
+        hidden = self.hidden
+        seeded = (key for key in _tail(self.base.keys, cursor) if key[-1] not in hidden)
+        return heapq.merge(seeded, own) if self.keys else seeded
 
 
-class Collection:
-    """Objects of one resource by id, with their ordering indexes."""
+class Collection(Forkable):
+    """Objects of one resource by id, in a Layer, with their ordering indexes (built on first use, kept up to date on
+    every write). An environment's collection is a fork of the seed's and reads its indexes through its own."""
 
-    def __init__(self):
-        self.items: dict[str, dict] = {}
+    def __init__(self, items: Layer | None = None, base: Collection | None = None):
+        self.items = Layer() if items is None else items
+        self.base = base
         self.indexes: dict[Order, SortedIndex] = {}
+
+    def fork(self, changes: Changes) -> Collection:
+        return Collection(self.items.fork(changes), self)
+
+    def seal(self) -> None:
+        self.items.seal()
+
+    def __getstate__(self):
+        return self.items, self.base  # indexes are rebuilt when first used
+
+    def __setstate__(self, state):
+        self.items, self.base = state
+        self.indexes = {}
 
     def __len__(self) -> int:
         return len(self.items)
@@ -105,6 +155,10 @@ class Collection:
 
     def get(self, object_id: str) -> dict | None:
         return self.items.get(object_id)
+
+    def writable(self, object_id: str) -> dict | None:
+        """The object as this environment's own, to change and then `put` back."""
+        return self.items.writable(object_id)
 
     def values(self):
         return self.items.values()
@@ -121,26 +175,32 @@ class Collection:
         return self.items.pop(object_id, None)
 
     def index(self, order: Order) -> SortedIndex:
-        if order not in self.indexes:
-            self.indexes[order] = SortedIndex(order, self.items.values())
-        return self.indexes[order]
+        index = self.indexes.get(order)
+        if index is None:
+            if self.base is None:
+                index = SortedIndex(order, self.items.values())
+            else:
+                layer = self.items
+                changed = (layer.hidden or set()) | (layer.own.keys() & layer.base.keys())
+                index = SortedIndex(order, layer.own.values(), self.base.index(order), changed)
+            self.indexes[order] = index
+        return index
 
     def page(self, page: Page, candidates=None, match=None) -> tuple[list[dict], bool]:
         """One page after the cursor: objects among `candidates` (ids) if given, passing `match` if given."""
         index = self.index(page.order)
-        if candidates is not None:
-            keys = sorted(index.key_of[c] for c in candidates if c in index.key_of)
-        else:
-            keys = index.keys
-        start = 0
+        cursor = None
         if page.starting_after is not None:
-            cursor = index.key_of.get(page.starting_after)
+            cursor = index.lookup(page.starting_after)
             if cursor is None:
                 raise InvalidRequest(f"starting_after: no object with id {page.starting_after!r} in this list")
-            start = bisect_right(keys, cursor)
+        if candidates is not None:
+            keys = _tail(sorted(key for key in map(index.lookup, candidates) if key is not None), cursor)
+        else:
+            keys = index.after(cursor)
         found: list[dict] = []
-        for position in range(start, len(keys)):
-            obj = self.items[keys[position][-1]]
+        for key in keys:
+            obj = self.items.get(key[-1])
             if match is None or match(obj):
                 if len(found) == page.limit:
                     return found, True

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import copy
 import json
-import random
 from datetime import datetime, timezone
 
 import yaml
 
 from mockserver import yamltext
 from mockserver.errors import InvalidRequest, NotFound
+from mockserver.ids import Ids
+from mockserver.layers import Changes, Layer, Seeded
 
 FLOW_TYPES = ("ANNOUNCEMENT", "BANNER", "CARD", "CHECKLIST", "CUSTOM", "FORM", "SURVEY", "TOUR")
 STEP_ACTIONS = ("STARTED_STEP", "COMPLETED_STEP", "SKIPPED_STEP", "NOT_STARTED_STEP")
@@ -56,26 +57,30 @@ def _fresh_step() -> dict:
     return {"completed": False, "skipped": False, "started": False}
 
 
-class FrigadeStore:
+class FrigadeStore(Seeded):
     def __init__(self, seed: int = 0):
-        self.rng = random.Random(seed)
+        self.ids = Ids(seed)
         self.fixed_now: str | None = None  # set while seeding
-        self.flows: dict[int, dict] = {}  # numeric id -> ExternalizedFlow
-        self.flow_data: dict[int, dict] = {}  # numeric id -> parsed data
-        self.slugs: dict[str, int] = {}
+        self.flows = Layer()  # numeric id -> ExternalizedFlow
+        self.flow_data = Layer()  # numeric id -> parsed data
+        self.slugs = Layer()  # slug -> numeric id
         self.next_flow_id = 1
-        self.users: dict[str, dict] = {}
-        self.groups: dict[str, dict] = {}
-        self.states: dict[tuple[str, str], dict] = {}  # (userId, flowSlug) -> state: a user's progress, whatever group
-        self.webhooks: dict[str, dict] = {}  # id -> {id, url, secret, events}
+        self.users = Layer()
+        self.groups = Layer()
+        self.states = Layer()  # (userId, flowSlug) -> state: a user's progress, whatever group
+        self.webhooks = Layer()  # id -> {id, url, secret, events}
         self.outbox: list[dict] = []
+
+    def fork(self, changes: Changes) -> FrigadeStore:
+        """An environment: this sealed seed read through layers of its own."""
+        return super().fork(changes, ids=Ids(0), outbox=[])
 
     def now(self) -> str:
         return self.fixed_now or frigade_time()
 
     def begin_run(self, material: int) -> None:
         """Webhook ids, secrets and event ids made from here on come from `material` (see UserflowStore.begin_run)."""
-        self.rng = random.Random(material)
+        self.ids = Ids(material)
 
     # -- flows ---------------------------------------------------------------------------------
     def add_flow(self, flow: dict, schemas) -> dict:
@@ -107,7 +112,7 @@ class FrigadeStore:
         return list(self.flows.values())
 
     def update_flow(self, key: str, body: dict, schemas) -> dict:
-        flow = self.find_flow(key, numeric_only=True)
+        flow = self.flows.writable(self.find_flow(key, numeric_only=True)["id"])
         if "data" in body:
             data = parse_flow_data(body["data"], schemas)
             self.flow_data[flow["id"]] = data
@@ -133,15 +138,15 @@ class FrigadeStore:
     # -- users and groups ----------------------------------------------------------------------
     def upsert_user(self, user_id: str, properties: dict | None = None, events: list | None = None) -> dict:
         now = self.now()
-        user = self.users.setdefault(user_id, {"userId": user_id, "createdAt": now, "modifiedAt": now, "properties": {},
-                                               "trackingEvents": []})
+        user = self.users.mutable(user_id, lambda: {"userId": user_id, "createdAt": now, "modifiedAt": now, "properties": {},
+                                                    "trackingEvents": []})
         self._merge(user, properties, events, now)
         return user
 
     def upsert_group(self, group_id: str, user_id: str | None = None, properties=None, events=None) -> dict:
         now = self.now()
-        group = self.groups.setdefault(group_id, {"groupId": group_id, "createdAt": now, "modifiedAt": now, "properties": {},
-                                                  "userIds": [], "trackingEvents": []})
+        group = self.groups.mutable(group_id, lambda: {"groupId": group_id, "createdAt": now, "modifiedAt": now, "properties": {},
+                                                       "userIds": [], "trackingEvents": []})
         if user_id:
             self.upsert_user(user_id)
             if user_id not in group["userIds"]:
@@ -168,9 +173,8 @@ class FrigadeStore:
             raise NotFound(f"User {user_id!r} not found")
         for key in [k for k in self.states if k[0] == user_id]:
             del self.states[key]
-        for group in self.groups.values():
-            if user_id in group["userIds"]:
-                group["userIds"].remove(user_id)
+        for group_id in [g for g, group in self.groups.items() if user_id in group["userIds"]]:
+            self.groups.writable(group_id)["userIds"].remove(user_id)
 
     def get_group(self, group_id: str) -> dict:
         group = self.groups.get(group_id)
@@ -199,7 +203,7 @@ class FrigadeStore:
         if group_id:  # the group is for targeting and group properties: the user joins it, the progress stays the user's
             self.upsert_group(group_id, user_id)
         at = body.get("createdAt") or self.now()
-        state = self.states.setdefault((user_id, slug), _fresh_state())
+        state = self.states.mutable((user_id, slug), _fresh_state)
         data = body.get("data")
         if not isinstance(data, str):  # the SDK sends an object although the docs say string: keep it as compact JSON
             data = json.dumps(data or {}, separators=(",", ":"))
@@ -273,8 +277,8 @@ class FrigadeStore:
 
     # -- webhooks ------------------------------------------------------------------------------
     def add_webhook(self, url: str, secret: str | None = None, events: list[str] | None = None) -> dict:
-        webhook_id = f"whk_{len(self.webhooks) + 1}_{self.rng.getrandbits(32):08x}"
-        secret = secret or "".join(self.rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(32))
+        webhook_id = f"whk_{len(self.webhooks) + 1}_{self.ids.hex(8)}"
+        secret = secret or self.ids.token("abcdefghijklmnopqrstuvwxyz0123456789", 32)
         self.webhooks[webhook_id] = {"id": webhook_id, "url": url, "secret": secret, "events": list(events or WEBHOOK_EVENTS.values())}
         return self.webhooks[webhook_id]
 
@@ -288,7 +292,7 @@ class FrigadeStore:
                    "flow": {"id": flow["id"], "name": flow["name"]}, "data": data}
         for hook in self.webhooks.values():
             if event_type in hook["events"]:
-                self.outbox.append({"id": f"evt_{self.rng.getrandbits(64):016x}", "subscription_id": hook["id"], "url": hook["url"],
+                self.outbox.append({"id": f"evt_{self.ids.hex(16)}", "subscription_id": hook["id"], "url": hook["url"],
                                     "secret": hook["secret"], "topic": event_type, "notification": payload})
 
     def take_outbox(self) -> list[dict]:

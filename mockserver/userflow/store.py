@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import copy
-import random
 import re
 import string
 import uuid
@@ -12,6 +11,8 @@ from mockserver import conditions, expand
 from mockserver.attributes import MISSING, Update, format_datetime, parse_datetime
 from mockserver.errors import InvalidRequest, NotFound
 from mockserver.expand import Relation
+from mockserver.ids import Ids
+from mockserver.layers import Changes, Layer, Seeded
 from mockserver.lists import Collection, Page
 
 RELATIONS: expand.Relations = {
@@ -40,33 +41,35 @@ def display_name(name: str) -> str:
 
 
 class Source:
-    """Where ids and timestamps come from: a seeded random source, and a clock that seeding pins.
+    """Where ids and timestamps come from: an id source (ids.py), and a clock that seeding pins.
 
     Shared by the store and its definitions without either holding the other, so a dropped
     environment is freed at once, without waiting for the cyclic collector.
     """
 
+    __slots__ = ("ids", "fixed_now")
+
     def __init__(self, seed: int):
-        self.rng = random.Random(seed)
+        self.ids = Ids(seed)
         self.fixed_now: str | None = None  # set while seeding: seeded data never depends on the wall clock
 
     def new_id(self) -> str:
-        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+        return self.ids.uuid()
 
     def now(self) -> str:
         return self.fixed_now or format_datetime(datetime.now(timezone.utc))
 
 
-class Definitions:
+class Definitions(Seeded):
     """Attribute and event definitions, created as attributes and events are first used."""
 
     def __init__(self, source: Source):
         self.source = source
         self.attributes = Collection()
         self.events = Collection()
-        self.attribute_ids: dict[tuple[str, str], str] = {}
-        self.event_ids: dict[str, str] = {}
-        self.attribute_events: dict[str, set[str]] = {}  # attribute definition id -> event names using it
+        self.attribute_ids = Layer()  # (scope, name) -> definition id
+        self.event_ids = Layer()  # event name -> definition id
+        self.attribute_events = Layer()  # attribute definition id -> event names using it
 
     def data_type(self, scope: str, name: str) -> str | None:
         definition_id = self.attribute_ids.get((scope, name))
@@ -91,39 +94,44 @@ class Definitions:
                 "description": None, "display_name": display_name(name), "name": name,
             })
         for attribute in attribute_names:
-            self.attribute_events.setdefault(self.attribute_ids[("event", attribute)], set()).add(name)
+            self.attribute_events.mutable(self.attribute_ids[("event", attribute)], set).add(name)
 
 
-class UserflowStore:
+class UserflowStore(Seeded):
     def __init__(self, seed: int = 0):
         self.source = Source(seed)
         self.users = Collection()
         self.groups = Collection()
-        self.memberships: dict[str, dict] = {}
-        self.user_memberships: dict[str, dict[str, str]] = {}  # user id -> group id -> membership id
-        self.group_memberships: dict[str, dict[str, str]] = {}  # group id -> user id -> membership id
-        self.events: dict[str, dict] = {}
-        self.events_by_user: dict[str, list[str]] = {}
-        self.events_by_group: dict[str, list[str]] = {}
+        self.memberships = Layer()  # id -> membership
+        self.user_memberships = Layer()  # user id -> {group id: membership id}
+        self.group_memberships = Layer()  # group id -> {user id: membership id}
+        self.events = Layer()  # id -> event
+        self.events_by_user = Layer()  # user id -> [event id]
+        self.events_by_group = Layer()  # group id -> [event id]
         self.next_event_id = 1
-        self.segments: dict[str, dict] = {}
+        self.segments = Layer()
         self.definitions = Definitions(self.source)
         self.content = Collection()
         self.versions = Collection()
-        self.versions_of: dict[str, list[str]] = {}  # content id -> version ids
-        self.version_parts: dict[str, list[dict]] = {}  # version id -> its questions or tasks
+        self.versions_of = Layer()  # content id -> version ids
+        self.version_parts = Layer()  # version id -> its questions or tasks
         self.sessions = Collection()
-        self.sessions_by_user: dict[str, list[str]] = {}
-        self.session_answers: dict[str, list[dict]] = {}
+        self.sessions_by_user = Layer()  # user id -> [session id]
+        self.session_answers = Layer()  # session id -> [answer]
         self.subscriptions = Collection()
-        self.secrets: dict[str, str] = {}  # subscription id -> secret, shown only at creation
+        self.secrets = Layer()  # subscription id -> secret, shown only at creation
         self.outbox: list[dict] = []  # notifications waiting to be handed to the deliverer
+
+    def fork(self, changes: Changes) -> UserflowStore:
+        """An environment: this sealed seed read through layers of its own, whose writes count in `changes`."""
+        source = Source(0)  # begin_run gives it its own material
+        return super().fork(changes, source=source, definitions=self.definitions.fork(changes, source=source), outbox=[])
 
     # -- identity and time ---------------------------------------------------------------------
     def begin_run(self, material: int) -> None:
         """Ids, secrets and event numbers made from here on come from `material` (derived from the seed, the
         environment's key and its generation), so no two environments, or two lives of one, hand out the same."""
-        self.source.rng = random.Random(material)
+        self.source.ids = Ids(material)
         self.next_event_id = (material % 10**15) * 10**6 + 1
 
     def new_id(self) -> str:
@@ -156,8 +164,7 @@ class UserflowStore:
             updates.append((membership, Update(membership["attributes"], item.get("attributes", {}), "group_membership",
                                                self.definitions, f"{key}[{i}].attributes")))
         # every change is valid: write them all
-        for obj, update in updates:
-            self._write(obj, update)
+        user = [self._write(obj, update) for obj, update in updates][0]
         if body.get("prune_memberships"):
             kept = {item["group"]["id"] for item in embedded}
             for group_id in [g for g in self.user_memberships.get(user["id"], {}) if g not in kept]:
@@ -218,8 +225,7 @@ class UserflowStore:
 
     def upsert_group(self, body: dict) -> dict:
         group = self.groups.get(body["id"]) or self._new("group", body["id"], memberships=None, users=None)
-        self._write(group, Update(group["attributes"], body.get("attributes", {}), "group", self.definitions))
-        return group
+        return self._write(group, Update(group["attributes"], body.get("attributes", {}), "group", self.definitions))
 
     def delete_group(self, group_id: str) -> dict:
         """Delete a group with its memberships and events; idempotent. Its users stay."""
@@ -257,11 +263,12 @@ class UserflowStore:
     def delete_membership(self, user_id: str, group_id: str) -> dict:
         """Idempotent: a membership that does not exist (any more) answers with an id made from the pair, the same each
         time, so a typed client always gets a string."""
-        membership_id = self.user_memberships.get(user_id, {}).pop(group_id, None)
+        links = self.user_memberships.writable(user_id)
+        membership_id = links.pop(group_id, None) if links else None
         if membership_id is None:
             return {"id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"group_membership/{user_id}/{group_id}")),
                     "object": "group_membership", "deleted": True}
-        self.group_memberships[group_id].pop(user_id, None)
+        self.group_memberships.writable(group_id).pop(user_id, None)
         self.memberships.pop(membership_id)
         return {"id": membership_id, "object": "group_membership", "deleted": True}
 
@@ -279,7 +286,7 @@ class UserflowStore:
             self.upsert_user({"id": user_id})
         if group_id and group_id not in self.groups:
             self.upsert_group({"id": group_id})
-        self._write(event, update)
+        event = self._write(event, update)
         self.definitions.ensure_event(event["name"], event["attributes"])
         return event
 
@@ -288,8 +295,8 @@ class UserflowStore:
         if event is None:
             return
         for owner, index in ((event["user_id"], self.events_by_user), (event["group_id"], self.events_by_group)):
-            if owner in index and event_id in index[owner]:
-                index[owner].remove(event_id)
+            if event_id in index.get(owner, ()):
+                index.writable(owner).remove(event_id)
 
     # -- definitions ---------------------------------------------------------------------------
     def list_attribute_definitions(self, page: Page, scope=None, event_names=()):
@@ -340,7 +347,7 @@ class UserflowStore:
 
     def add_session(self, session: dict, answers: list[dict]) -> None:
         self.sessions.put(session)
-        self.sessions_by_user.setdefault(session["user_id"], []).append(session["id"])
+        self.sessions_by_user.mutable(session["user_id"], list).append(session["id"])
         self.session_answers[session["id"]] = answers
 
     # -- webhook subscriptions -----------------------------------------------------------------
@@ -348,7 +355,7 @@ class UserflowStore:
         subscription = {"id": self.new_id(), "object": "webhook_subscription", "api_version": body.get("api_version", "2020-01-03"),
                         "created_at": self.now(), "disabled": body.get("disabled", False), "topics": list(body["topics"]),
                         "url": body["url"]}
-        secret = "whsec_" + "".join(self.source.rng.choice(string.ascii_lowercase + "234567") for _ in range(26))
+        secret = "whsec_" + self.source.ids.token(string.ascii_lowercase + "234567", 26)
         self.secrets[subscription["id"]] = secret
         self.subscriptions.put(subscription)
         return {**subscription, "secret": secret}
@@ -357,7 +364,8 @@ class UserflowStore:
         return self._get(self.subscriptions, "webhook subscription", subscription_id)
 
     def update_subscription(self, subscription_id: str, body: dict) -> dict:
-        subscription = self.get_subscription(subscription_id)
+        self.get_subscription(subscription_id)  # or 404
+        subscription = self.subscriptions.writable(subscription_id)
         subscription.update({k: body[k] for k in ("api_version", "topics", "url", "disabled") if k in body})
         self.subscriptions.put(subscription)
         return subscription
@@ -412,10 +420,14 @@ class UserflowStore:
     def _new(self, kind: str, object_id: str, **relations) -> dict:
         return {"id": object_id, "object": kind, "attributes": {}, "created_at": self.now(), **relations}
 
-    def _write(self, obj: dict, update: Update) -> None:
-        """Commit an attribute update, store the object, and notify: <kind>.created, .updated or event.tracked.<name>."""
+    def _write(self, obj: dict, update: Update) -> dict:
+        """Commit an attribute update to the environment's own copy of the object, store it, and notify:
+        <kind>.created, .updated or event.tracked.<name>. Returns the object as stored."""
         kind = obj["object"]
-        created = obj["id"] not in (self.users if kind == "user" else self.groups if kind == "group" else ())
+        stored = {"user": self.users, "group": self.groups, "group_membership": self.memberships}.get(kind)
+        created = stored is None or obj["id"] not in stored
+        if not created:
+            obj = stored.writable(obj["id"])
         changed = update.commit(obj["attributes"], self.definitions)
         self._save(obj)
         if kind == "event":
@@ -425,6 +437,7 @@ class UserflowStore:
         elif kind in ("user", "group") and changed:
             self.emit(f"{kind}.updated", obj, {k: None if before is MISSING else before for k, (before, _) in changed.items()},
                       {k: None if after is MISSING else after for k, (_, after) in changed.items()})
+        return obj
 
     def _save(self, obj: dict) -> None:
         """Store a new or changed object and keep every index in step."""
@@ -435,13 +448,13 @@ class UserflowStore:
             self.groups.put(obj)
         elif kind == "group_membership":
             self.memberships[oid] = obj
-            self.user_memberships.setdefault(obj["user_id"], {})[obj["group_id"]] = oid
-            self.group_memberships.setdefault(obj["group_id"], {})[obj["user_id"]] = oid
+            self.user_memberships.mutable(obj["user_id"], dict)[obj["group_id"]] = oid
+            self.group_memberships.mutable(obj["group_id"], dict)[obj["user_id"]] = oid
         elif kind == "event":
             self.events[oid] = obj
             for owner, index in ((obj["user_id"], self.events_by_user), (obj["group_id"], self.events_by_group)):
                 if owner:
-                    index.setdefault(owner, []).append(oid)
+                    index.mutable(owner, list).append(oid)
 
     def resolve(self, kind: str, obj: dict, field: str):
         """Related object(s) for `expand`."""
