@@ -15,24 +15,27 @@ import time
 from http import HTTPStatus
 
 from aiohttp import web
+from aiohttp.http_exceptions import ContentEncodingError, TransferEncodingError
 
 from mockserver import control, fixtures
 from mockserver.environments import Environments
-from mockserver.errors import (ApiError, Forbidden, InternalError, InvalidApiKey, InvalidApiVersion, MethodNotAllowed,
-                               NotAcceptable, NotFound, RequestTooLarge)
+from mockserver.errors import (ApiError, Forbidden, HeadersTooLarge, InternalError, InvalidApiKey, InvalidApiVersion, InvalidRequest,
+                               MethodNotAllowed, NotAcceptable, NotFound, RequestTimeout, RequestTooLarge, UriTooLong)
 from mockserver.frigade import handlers as frigade
+from mockserver import journal
 from mockserver.journal import Journal
 from mockserver.cors import Cors
-from mockserver.keys import (API, CORS, DELIVERER, ENV, ENVIRONMENTS, FRIGADE_PRIVATE, JOURNAL, LIMITS, REQUEST_ID, SCENARIOS, SCHEMAS,
+from mockserver.keys import (API, BODY, CORS, DELIVERER, ENV, ENVIRONMENTS, FRIGADE_PRIVATE, JOURNAL, LIMITS, REQUEST_ID, SCENARIOS, SCHEMAS,
                              SETTINGS, STATE)
 from mockserver.limits import Limits, parse_rate
 from mockserver import operations, recording, state, traffic
 from mockserver.schemas import Schemas
+from mockserver.server import MAX_HEADERS, MAX_URL_BYTES
 from mockserver.settings import Settings
 from mockserver.userflow import handlers as userflow
 from mockserver.documents import DocumentError
 from mockserver.files import FileProblem
-from mockserver.webhooks import Deliverer, check_target, retry_policies
+from mockserver.webhooks import DELIVERY_HEADER, Budgets, Deliverer, check_target, retry_policies
 from mockserver.wire import is_json, respond
 
 log = logging.getLogger("mockserver")
@@ -120,10 +123,21 @@ def _gate_frigade(request: web.Request) -> None:
 OPEN_CONTROL_PATHS = ("/__mock/health", "/__mock/")  # health checks, and the inspector page (it holds no data)
 
 
-def _gate_control(request: web.Request) -> None:
-    """With --admin-token, the control API (all but health) needs 'Authorization: Bearer <token>'."""
+def _has_admin_token(request: web.Request) -> bool:
     token = request.app[SETTINGS].admin_token
-    if token and request.path not in OPEN_CONTROL_PATHS and not hmac.compare_digest((_bearer(request) or "").encode(), token.encode()):
+    given = (_bearer(request) or "").encode("utf-8", "surrogateescape")  # header bytes that are not UTF-8 are no token
+    return bool(token) and hmac.compare_digest(given, token.encode())
+
+
+def _gate_control(request: web.Request) -> None:
+    """The control API obeys only its own origin and callers that are not browsers (they send no Origin): a web page
+    elsewhere cannot reset, load scenarios or read the journal, unless it holds the admin token. With --admin-token,
+    everything but health and the inspector page needs 'Authorization: Bearer <token>'."""
+    origin = request.headers.get("Origin")
+    if origin is not None and origin.lower() != f"{request.scheme}://{request.host}".lower() and not _has_admin_token(request):
+        raise Forbidden(f"The control API answers only its own origin ({request.scheme}://{request.host}) and callers that are "
+                        f"not web pages; this request came from {origin!r}")
+    if request.app[SETTINGS].admin_token and request.path not in OPEN_CONTROL_PATHS and not _has_admin_token(request):
         raise InvalidApiKey("The control API needs 'Authorization: Bearer <admin token>' (the server runs with --admin-token)")
 
 
@@ -142,17 +156,17 @@ def _translate(exc: web.HTTPException, request: web.Request) -> ApiError:
 
 
 async def _journal_entry(request: web.Request, response: web.StreamResponse | None, started: float, fault: str | None) -> dict:
-    try:
-        body = await request.read() if request.body_exists else None
-    except web.HTTPException:  # too large to keep
-        body = None
+    body, size = journal.clip(request.get(BODY))  # never read again here: a body that did not come must not be awaited
     env = request.get(ENV)
-    answered = {"status": None, "headers": {}, "body": None} if response is None else {
-        "status": response.status, "headers": response.headers, "body": getattr(response, "body", None)}
+    answered = {"status": None, "headers": {}, "body": None, "size": 0}
+    if response is not None:
+        sent = getattr(response, "body", None)
+        kept, sent_size = journal.clip(sent if isinstance(sent, bytes) else None)
+        answered = {"status": response.status, "headers": response.headers, "body": kept, "size": sent_size}
     return {
         "time": time.time(), "env": env.key if env else None, "api": request[API],
         "method": request.method, "path": request.path, "query": request.query_string, "request_id": request[REQUEST_ID],
-        "request": {"headers": request.headers, "body": body}, "response": answered, "fault": fault,
+        "request": {"headers": request.headers, "body": body, "size": size}, "response": answered, "fault": fault,
         "duration_ms": round((time.perf_counter() - started) * 1000, 3),
     }
 
@@ -176,6 +190,30 @@ async def _answer(request: web.Request, handler) -> web.StreamResponse:
         limits.in_flight -= 1
 
 
+async def _admit(request: web.Request) -> None:
+    """What every request must pass first, whatever its API: not one of this server's own webhook deliveries, a URL
+    and headers within bounds, and its whole body read within --connection-timeout (a slow body is a 408, a corrupt
+    compressed one a 400), so nothing after this waits on the client."""
+    if request.headers.get(DELIVERY_HEADER) == request.app[DELIVERER].token:
+        raise Forbidden("This request is a webhook delivery of this mockserver to itself, which is refused: "
+                        "a webhook may not target the server that sends it")
+    if len(request.raw_path) > MAX_URL_BYTES:
+        raise UriTooLong(f"The URL is {len(request.raw_path):,} bytes long; at most {MAX_URL_BYTES:,} are accepted")
+    if len(request.raw_headers) > MAX_HEADERS:
+        raise HeadersTooLarge(f"The request has {len(request.raw_headers)} headers; at most {MAX_HEADERS} are accepted")
+    if request.body_exists:
+        timeout = request.app[SETTINGS].connection_timeout
+        try:
+            async with asyncio.timeout(timeout):
+                request[BODY] = await request.read()
+        except TimeoutError:
+            raise RequestTimeout(f"The request body did not arrive within {timeout:g} s (--connection-timeout)") from None
+        except (ContentEncodingError, TransferEncodingError, web.RequestPayloadError) as exc:
+            problem = " ".join(str(getattr(exc.__cause__, "message", None) or exc).split()).removeprefix("400, message: ")
+            raise InvalidRequest(f"The request body cannot be read: {problem} "
+                                 f"(Content-Encoding: {request.headers.get('Content-Encoding', 'none')})") from None
+
+
 @web.middleware
 async def pipeline(request: web.Request, handler) -> web.StreamResponse:
     started = time.perf_counter()
@@ -183,6 +221,7 @@ async def pipeline(request: web.Request, handler) -> web.StreamResponse:
     api = request[API] = api_of(request.path)
     cors = request.app[CORS]
     try:
+        await _admit(request)
         if cors.is_preflight(request) and cors.wanted(api):  # before the key check: a preflight carries no key
             response = cors.preflight(request, api)
         else:
@@ -202,6 +241,8 @@ async def pipeline(request: web.Request, handler) -> web.StreamResponse:
         log.exception("unexpected error in %s %s (request %s)", request.method, request.path, request_id)
         response = RENDERERS[api](InternalError("Something went wrong on the mock's end; the server log has the details"), request_id)
     response.headers[REQUEST_ID_HEADER] = request_id
+    if request.body_exists and BODY not in request:  # its body never came in whole: closed after this, not lingering
+        response.force_close()
     cors.decorate(request, api, response)
     if api != "control":
         if ENV in request:
@@ -268,7 +309,7 @@ def create_app(settings: Settings) -> web.Application:
     loaded = fixtures.load(settings.fixtures, schemas)
     for i, hook in enumerate(loaded["frigade"]["webhooks"]):
         try:
-            check_target(hook["url"], settings.webhook_allow, f"frigade.webhooks[{i}].url")
+            check_target(hook["url"], settings.webhook_allow, f"frigade.webhooks[{i}].url", own=(settings.host, settings.port))
         except ApiError as exc:
             raise DocumentError(f"{settings.fixtures}: {exc.message}") from None
     try:
@@ -278,8 +319,9 @@ def create_app(settings: Settings) -> web.Application:
     if settings.state:
         app[STATE] = state.StateFile(settings.state, app[ENVIRONMENTS], state.seed_identity(settings.seed, loaded))
         app[STATE].load()
-    app[JOURNAL] = Journal(settings.journal_size)
-    app[DELIVERER] = Deliverer(retry_policies(settings), settings.webhook_log_size)
+    app[JOURNAL] = Journal(settings.journal_size, settings.journal_bytes)
+    app[DELIVERER] = Deliverer(retry_policies(settings), Budgets(settings.webhook_queue_bytes, settings.webhook_log_size,
+                                                                 settings.webhook_log_bytes, settings.webhook_reply_bytes))
     app[SCENARIOS] = recording.load_scenarios(settings.scenarios, schemas)
     app[LIMITS] = Limits(parse_rate(settings.rate_limit) if settings.rate_limit else None, settings.concurrency_limit)
     app.cleanup_ctx.append(_deliverer_context)

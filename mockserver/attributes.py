@@ -147,12 +147,14 @@ class Update:
                 raise InvalidRequest(f"{where}: {op} only works on list attributes; this one is {data_type}")
             base = list(current) if isinstance(current, list) else []
             values = list(dict.fromkeys(_as_strings(arg)))
+            present = set(base)  # membership in sets: linear in the lists' lengths, never their product
             if op == "append":
-                self.staged[name] = base + [v for v in values if v not in base]
+                self.staged[name] = base + [v for v in values if v not in present]
             elif op == "prepend":
-                self.staged[name] = [v for v in values if v not in base] + base
+                self.staged[name] = [v for v in values if v not in present] + base
             else:
-                self.staged[name] = [v for v in base if v not in values]
+                removed = set(values)
+                self.staged[name] = [v for v in base if v not in removed]
         self.types[name] = data_type
 
     def commit(self, attributes: dict, definitions) -> dict:

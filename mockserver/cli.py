@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import json
 import logging
 import os
@@ -16,11 +17,12 @@ from aiohttp.web_app import CleanupError
 
 from mockserver import __version__
 from mockserver.documents import DocumentError
+from mockserver.server import Runner
 from mockserver.files import FileProblem, check_writable
 from mockserver.limits import parse_rate
 from mockserver.state import StateError
 from mockserver.keys import SETTINGS
-from mockserver.settings import Settings, settings_from
+from mockserver.settings import Settings, parse_bytes, settings_from
 
 log = logging.getLogger("mockserver")
 
@@ -39,13 +41,46 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line)
 
 
+class Repeats(logging.Filter):
+    """A flood is one line: a message of the same kind (logger and text before its values) within `window` seconds of
+    the last one shown is counted, not written, and the next one shown says how many there were. Request lines pass."""
+
+    def __init__(self, window: float = 10.0):
+        super().__init__()
+        self.window = window
+        self.shown: dict[tuple, tuple[float, int]] = {}  # kind -> (when one was last shown, how many since)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "mockserver.access":
+            return True
+        kind = (record.name, record.msg if isinstance(record.msg, str) else type(record.msg).__name__)
+        last, held = self.shown.get(kind, (0.0, 0))
+        if record.created - last < self.window:
+            self.shown[kind] = (last, held + 1)
+            return False
+        if held:
+            record.msg = f"{record.msg} (and {held:,} more like it in the last {record.created - last:.0f} s)"
+        if len(self.shown) > 1000:
+            self.shown.clear()
+        self.shown[kind] = (record.created, 0)
+        return True
+
+
 def configure_logging(log_format: str, quiet: bool) -> None:
-    """Logs go to stderr (stdout has only the ready line); --quiet keeps warnings and errors only."""
+    """Logs go to stderr (stdout has only the ready line); --quiet keeps warnings and errors only; floods are counted."""
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(Repeats())
     handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING if quiet else logging.INFO)
+
+
+def _size(text: str) -> int:
+    try:
+        return parse_bytes(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,7 +105,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="log warnings and errors only: no line per request, no summary")
     serve.add_argument("--journal-size", type=int, metavar="N",
                        help=f"requests kept in the journal; the oldest are dropped first (default {DEFAULTS.journal_size})")
-    guard = serve.add_argument_group("security")
+    serve.add_argument("--journal-bytes", type=_size, metavar="SIZE",
+                       help="bytes the journal may hold (bodies are kept up to 64K each); the oldest go first (default 32M)")
+    guard = serve.add_argument_group("security and shared use")
+    guard.add_argument("--connection-timeout", type=float, metavar="SECONDS",
+                       help=f"close a connection idle, or still sending its headers, this long; a body slower than this is a 408 "
+                            f"(default {DEFAULTS.connection_timeout:g})")
+    guard.add_argument("--max-connections", type=int, metavar="N",
+                       help=f"past N open connections, a new one gets 503 and is closed (default {DEFAULTS.max_connections})")
     guard.add_argument("--admin-token", metavar="TOKEN",
                        help="require 'Authorization: Bearer TOKEN' on the control API /__mock/* (health excepted)")
     guard.add_argument("--cors-origin", dest="cors_origins", action="append", default=[], metavar="ORIGIN",
@@ -81,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     script = serve.add_argument_group("scenarios, recording and traffic shaping")
     script.add_argument("--scenario", dest="scenarios", action="append", default=[], type=Path, metavar="FILE",
                         help="load a scenario file (YAML or JSON) at start-up (repeatable)")
+    script.add_argument("--scenario-bytes", type=_size, metavar="SIZE",
+                        help="the largest scenario POST /__mock/scenarios accepts (default 256K)")
     script.add_argument("--record", type=Path, metavar="FILE",
                         help="on shutdown, write the journal as a scenario file (JSON if FILE ends in .json, else YAML)")
     script.add_argument("--rate-limit", metavar="N/SECONDS",
@@ -106,6 +150,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"an attempt without a response by then fails (default {DEFAULTS.webhook_timeout})")
     hooks.add_argument("--webhook-log-size", type=int, metavar="N",
                        help=f"delivery attempts kept in /__mock/webhooks (default {DEFAULTS.webhook_log_size})")
+    hooks.add_argument("--webhook-log-bytes", type=_size, metavar="SIZE",
+                       help="bytes of notification bodies the attempt log may hold; the oldest go first (default 16M)")
+    hooks.add_argument("--webhook-queue-bytes", type=_size, metavar="SIZE",
+                       help="bytes of notifications waiting to be delivered; past it new ones are dropped (default 32M)")
+    hooks.add_argument("--webhook-reply-bytes", type=_size, metavar="SIZE",
+                       help="bytes of a receiver's reply that are read; a longer one is cut off (default 64K)")
     hooks.add_argument("--webhook-shutdown-grace", type=float, metavar="SECONDS",
                        help=f"on shutdown, time pending deliveries get to finish (default {DEFAULTS.webhook_shutdown_grace})")
     openapi = commands.add_parser("openapi", help="print the OpenAPI 3.1 document generated from schemas/",
@@ -146,6 +196,13 @@ def summary(app) -> str:
     return "loaded " + "; ".join(parts)
 
 
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 class ListenError(Exception):
     """The server cannot bind its address."""
 
@@ -164,7 +221,7 @@ async def serve(settings: Settings) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     app = create_app(settings)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    runner = Runner(app, settings)
     await runner.setup()
     try:
         await web.TCPSite(runner, settings.host, settings.port).start()
@@ -174,6 +231,9 @@ async def serve(settings: Settings) -> None:
     port = runner.addresses[0][1]
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     log.info("%s", summary(app))
+    if not settings.admin_token and not _loopback(settings.host):
+        log.warning("listening on %s without --admin-token: anyone who can reach this port can reset every environment, "
+                    "load scenarios and read the journal; pass --admin-token (or MOCKSERVER_ADMIN_TOKEN)", settings.host)
     print(f"mockserver listening on http://{host}:{port}", flush=True)
     await stop.wait()
     log.info("shutting down")

@@ -1,6 +1,7 @@
 """The control API under /__mock/: health, reset, the journal, scenarios, webhooks, OpenAPI and the inspector page."""
 from __future__ import annotations
 
+import asyncio
 import secrets
 from importlib.resources import files
 
@@ -8,11 +9,11 @@ from aiohttp import web
 
 from mockserver import openapi, recording, traffic
 from mockserver.documents import DocumentError, load_scenario
-from mockserver.errors import InvalidRequest, NotFound
+from mockserver.errors import InvalidRequest, NotFound, RequestTooLarge
 from mockserver.keys import DELIVERER, ENVIRONMENTS, JOURNAL, SCENARIOS, SCHEMAS, SETTINGS
 from mockserver.scenarios import RequestView, Scenario, env_name
 from mockserver.webhooks import check_target
-from mockserver.wire import read_json, respond
+from mockserver.wire import own_address, read_json, respond
 
 
 INSPECTOR = files("mockserver").joinpath("inspector.html").read_bytes()
@@ -33,7 +34,7 @@ async def health(request: web.Request) -> web.Response:
 
 async def reset(request: web.Request) -> web.Response:
     env = None
-    if request.can_read_body:
+    if request.body_exists:
         body = await read_json(request)
         if not isinstance(body, dict) or not isinstance(body.get("env", ""), str):
             raise InvalidRequest('Body must be empty (reset every environment) or {"env": "<api key>"}')
@@ -45,12 +46,23 @@ async def list_requests(request: web.Request) -> web.Response:
     """The journal; with ?format=scenario, written as a scenario that expects the same calls again."""
     q = request.query
     journal = request.app[JOURNAL]
-    entries = journal.query(env=env_name(q.get("env")), method=q.get("method"), path=q.get("path"))
+    entries = journal.query(env=env_name(q.get("env")), method=q.get("method"), path=q.get("path"), since=_whole(q, "since", 0),
+                            limit=_whole(q, "limit", None, low=1))
     if q.get("format") == "scenario":
         return respond(recording.scenario_from_journal(entries, q.get("name", "recorded")))
     if q.get("format") not in (None, "journal"):
         raise InvalidRequest(f"format: must be journal or scenario, got {q.get('format')!r}")
     return respond({"requests": entries, "count": len(entries), "dropped": journal.dropped})
+
+
+def _whole(query, name: str, default, low: int = 0):
+    """A whole-number query parameter, or a 400."""
+    raw = query.get(name)
+    if raw is None:
+        return default
+    if not (raw.isascii() and raw.isdigit() and int(raw) >= low):
+        raise InvalidRequest(f"{name}: must be a whole number of at least {low}, got {raw!r}")
+    return int(raw)
 
 
 async def clear_requests(request: web.Request) -> web.Response:
@@ -60,7 +72,8 @@ async def clear_requests(request: web.Request) -> web.Response:
 async def list_webhooks(request: web.Request) -> web.Response:
     q = request.query
     deliverer = request.app[DELIVERER]
-    attempts = deliverer.query(env=env_name(q.get("env")), topic=q.get("topic"), subscription_id=q.get("subscription_id"))
+    attempts = deliverer.query(env=env_name(q.get("env")), topic=q.get("topic"), subscription_id=q.get("subscription_id"),
+                               since=_whole(q, "since", 0), limit=_whole(q, "limit", None, low=1))
     return respond({"attempts": attempts, "count": len(attempts), "pending": len(deliverer.pending), "dropped": deliverer.dropped})
 
 
@@ -70,9 +83,11 @@ async def add_frigade_webhook(request: web.Request) -> web.Response:
     if not isinstance(body, dict) or not isinstance(body.get("env"), str) or not body["env"]:
         raise InvalidRequest('env: is required: the Frigade environment id (the <id> of api_private_<id>)')
     env = env_name(body["env"])
+    if not request.app[ENVIRONMENTS].reachable(env):
+        raise InvalidRequest(f"env: no key this server accepts names the environment {env!r}")
     subscription = {k: v for k, v in body.items() if k != "env"}
     request.app[SCHEMAS].validate("frigade/webhook_subscription.json", subscription)
-    check_target(subscription["url"], request.app[SETTINGS].webhook_allow)
+    check_target(subscription["url"], request.app[SETTINGS].webhook_allow, own=own_address(request))
     hook = request.app[ENVIRONMENTS].get(env).frigade.add_webhook(
         subscription["url"], subscription.get("secret"), subscription.get("events"))
     return respond({"env": env, **hook}, status=201)
@@ -82,17 +97,17 @@ def _frigade_of(request: web.Request):
     env = env_name(request.query.get("env"))
     if not env:
         raise InvalidRequest("env: is required (query parameter): the Frigade environment id")
-    return env, request.app[ENVIRONMENTS].get(env).frigade
+    return env, request.app[ENVIRONMENTS].existing(env)  # looking makes no environment
 
 
 async def list_frigade_webhooks(request: web.Request) -> web.Response:
-    env, frigade = _frigade_of(request)
-    return respond({"env": env, "webhooks": list(frigade.webhooks.values())})
+    env, found = _frigade_of(request)
+    return respond({"env": env, "webhooks": list(found.frigade.webhooks.values()) if found else []})
 
 
 async def delete_frigade_webhook(request: web.Request) -> web.Response:
-    _, frigade = _frigade_of(request)
-    return respond({"id": request.match_info["id"], "deleted": frigade.delete_webhook(request.match_info["id"])})
+    _, found = _frigade_of(request)
+    return respond({"id": request.match_info["id"], "deleted": bool(found) and found.frigade.delete_webhook(request.match_info["id"])})
 
 
 def _scenario(request: web.Request) -> Scenario:
@@ -103,13 +118,18 @@ def _scenario(request: web.Request) -> Scenario:
 
 
 async def load_scenario_handler(request: web.Request) -> web.Response:
-    """A scenario as YAML or JSON; one with the same name is replaced. Webhook steps at its start fire now."""
-    text = (await request.read()).decode("utf-8", "replace")
+    """A scenario as YAML or JSON; one with the same name is replaced. Webhook steps at its start fire now. It is read
+    in a thread (a large one takes a while to parse) and may be at most --scenario-bytes."""
+    raw, budget = await request.read(), request.app[SETTINGS].scenario_bytes
+    if len(raw) > budget:
+        raise RequestTooLarge(f"The scenario is {len(raw):,} bytes; at most {budget:,} are accepted (--scenario-bytes)")
     name = "request body" + (".json" if request.content_type == "application/json" else "")
     try:
-        scenario = load_scenario(name, text, request.app[SCHEMAS], "api")
+        scenario = await asyncio.to_thread(load_scenario, name, raw.decode("utf-8", "replace"), request.app[SCHEMAS], "api")
     except DocumentError as exc:
         raise InvalidRequest(f"Invalid scenario: {exc}", details=str(exc).splitlines()) from None
+    if scenario.env and not request.app[ENVIRONMENTS].reachable(scenario.env):
+        raise InvalidRequest(f"Invalid scenario: env: no key this server accepts names the environment {scenario.env!r}")
     request.app[SCENARIOS].add(scenario)
     if scenario.env:
         traffic.fire_webhook_steps(request.app, request.app[ENVIRONMENTS].get(scenario.env),

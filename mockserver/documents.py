@@ -5,7 +5,7 @@ import json
 
 import yaml
 
-from mockserver import yamltext
+from mockserver import jsontext, yamltext
 from mockserver.scenarios import Scenario
 
 
@@ -36,7 +36,11 @@ def parse(name: str, text: str):
     if name.endswith(".json"):
         _strict_json(name, text)
     try:
-        return yamltext.compose(text)
+        doc, node = yamltext.compose(text)
+        jsontext.check(doc)
+        return doc, node
+    except ValueError as exc:  # a lone surrogate, an infinite number, or nesting too deep
+        raise DocumentError(f"{name}: not usable: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""

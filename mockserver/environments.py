@@ -89,6 +89,17 @@ class Environments:
             raise Forbidden("Forbidden resource")
         return self.get(match.group(2)), match.group(1) == "private"
 
+    def reachable(self, name: str) -> bool:
+        """Whether a request could make the environment `name` (the control API makes none another way): any name a
+        key can have, unless --api-key lists the keys."""
+        frigade = (f"api_public_{name}", f"api_private_{name}")
+        if self.allowed:
+            return name in self.allowed or any(key in self.allowed for key in frigade)
+        return bool(USERFLOW_KEY.match(name) or any(FRIGADE_KEY.match(key) for key in frigade))
+
+    def existing(self, name: str) -> Environment | None:
+        return self._envs.get(name)
+
     def get(self, key: str) -> Environment:
         env = self._envs.get(key)
         if env is None:

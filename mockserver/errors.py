@@ -55,8 +55,20 @@ class NotAcceptable(ApiError):
     status, code = 406, "not_acceptable"
 
 
+class RequestTimeout(ApiError):
+    status, code = 408, "request_timeout"
+
+
 class RequestTooLarge(ApiError):
     status, code = 413, "request_too_large"
+
+
+class UriTooLong(ApiError):
+    status, code = 414, "uri_too_long"
+
+
+class HeadersTooLarge(ApiError):
+    status, code = 431, "request_header_fields_too_large"
 
 
 class UnsupportedMediaType(ApiError):
@@ -76,7 +88,8 @@ class ServiceUnavailable(ApiError):
 
 
 CODES = {cls.status: cls.code for cls in (InvalidRequest, InvalidApiKey, Forbidden, NotFound, MethodNotAllowed, NotAcceptable,
-                                          RequestTooLarge, UnsupportedMediaType, RateLimited, InternalError, ServiceUnavailable)}
+                                          RequestTimeout, RequestTooLarge, UriTooLong, UnsupportedMediaType, HeadersTooLarge,
+                                          RateLimited, InternalError, ServiceUnavailable)}
 
 
 def error_for_status(status: int, message: str, headers: dict[str, str] | None = None) -> ApiError:

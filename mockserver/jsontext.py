@@ -1,5 +1,7 @@
 """JSON in and out: strict decoding of request bodies and parameters, fast compact encoding of responses."""
 import json
+import math
+import re
 
 import orjson
 
@@ -10,33 +12,58 @@ def _reject_constant(name):
     raise ValueError(f"{name} is not valid JSON")
 
 
-def _depth(value) -> int:
-    deepest, stack = 0, [(value, 1)]
+SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class Unusable(ValueError):
+    """JSON that parses but holds what no client means and no JSON encoder can write back: a lone surrogate (invalid
+    Unicode) or a number beyond a float (1e400, read as infinity)."""
+
+
+def _field(path: list) -> str:
+    text = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" if i else str(p) for i, p in enumerate(path)) or "body"
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")  # a message must itself be valid Unicode
+
+
+def check(value) -> None:
+    """Depth, then the values: ValueError (Unusable) naming the first field that cannot be kept."""
+    stack = [(value, 1, [])]
     while stack:
-        node, level = stack.pop()
-        if isinstance(node, (dict, list)):
-            deepest = max(deepest, level)
-            stack.extend((child, level + 1) for child in (node.values() if isinstance(node, dict) else node))
-    return deepest
+        node, level, path = stack.pop()
+        if isinstance(node, str):
+            if SURROGATE.search(node):
+                raise Unusable(f"{_field(path)}: invalid Unicode (a lone surrogate, \\u{ord(SURROGATE.search(node).group()):04x})")
+        elif isinstance(node, float):
+            if not math.isfinite(node):
+                raise Unusable(f"{_field(path)}: a number too large to represent (it would be infinite)")
+        elif isinstance(node, (dict, list)):
+            if level > MAX_DEPTH:
+                raise ValueError(f"nested more than {MAX_DEPTH} levels deep")
+            items = node.items() if isinstance(node, dict) else enumerate(node)
+            for key, child in items:
+                if isinstance(key, str) and SURROGATE.search(key):
+                    raise Unusable(f"{_field(path + [key])}: invalid Unicode in a name (a lone surrogate)")
+                stack.append((child, level + 1, path + [key]))
 
 
 def loads(text: str):
-    """json.loads that refuses NaN, Infinity and nesting deeper than MAX_DEPTH (which no Userflow body needs)."""
+    """json.loads that refuses NaN, Infinity, nesting deeper than MAX_DEPTH (which no Userflow body needs), lone
+    surrogates and numbers beyond a float: whatever is stored can be answered back as valid JSON."""
     try:
         value = json.loads(text, parse_constant=_reject_constant)
     except RecursionError:
         raise ValueError(f"nested more than {MAX_DEPTH} levels deep") from None
-    if _depth(value) > MAX_DEPTH:
-        raise ValueError(f"nested more than {MAX_DEPTH} levels deep")
+    check(value)
     return value
 
 
 def dumps(payload) -> bytes:
-    """Compact UTF-8 JSON; orjson where it can (it refuses integers beyond 64 bits, which json takes)."""
+    """Compact UTF-8 JSON; orjson where it can (it refuses integers beyond 64 bits, which json takes). Never NaN or
+    Infinity, which are not JSON."""
     try:
         return orjson.dumps(payload)
-    except TypeError:
-        return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    except TypeError:  # a big integer, or a lone surrogate that came in through a URL: written, never a 500
+        return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8", "replace")
 
 
 def without_nulls(value):

@@ -23,4 +23,5 @@ ENV = web.RequestKey("env", Environment)  # the environment of the request's API
 API = web.RequestKey("api", str)  # "userflow", "frigade" or "control"
 FRIGADE_PRIVATE = web.RequestKey("frigade_private", bool)
 REQUEST_ID = web.RequestKey("request_id", str)
+BODY = web.RequestKey("body", bytes)  # the request's body as read at the start (absent when it never came in whole)
 DUE_WEBHOOKS = web.RequestKey("due_webhooks", list)  # scenario webhook steps a request made due

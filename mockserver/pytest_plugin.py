@@ -52,10 +52,11 @@ class _Server:
         from aiohttp import web
 
         from mockserver.app import create_app
+        from mockserver.server import Runner
 
         asyncio.set_event_loop(self.loop)
         try:
-            runner = web.AppRunner(create_app(self.settings), access_log=None, handle_signals=False)
+            runner = Runner(create_app(self.settings), self.settings)
             self.loop.run_until_complete(runner.setup())
             self.loop.run_until_complete(web.TCPSite(runner, self.settings.host, 0).start())
             self.url = f"http://{self.settings.host}:{runner.addresses[0][1]}"

@@ -66,7 +66,7 @@ def describe(error, root: str = "") -> str:
         parts.append(next(p for p in error.validator_value if p not in error.instance))
         message = custom or "is required"
     path = field_path([root, *parts] if root else parts) or "body"
-    if custom and parts and error.validator in ("pattern", "format", "const", "enum", "type", "anyOf", "oneOf"):
+    if custom and parts and error.validator in ("pattern", "format", "const", "enum", "type", "anyOf", "oneOf", "not"):
         message += f" (got {show(error.instance)})"
     return f"{path}: {message} (rule: {error.validator})"
 
@@ -162,7 +162,10 @@ class Schemas:
         return self._describe_all(self._validators[name], instance, root)
 
     def located_errors(self, name: str, instance) -> list[tuple[list, str]]:
-        """Each problem with the path of the value it is about (for pointing at a line of a file)."""
+        """Each problem with the path of the value it is about (for pointing at a line of a file). A document the fast
+        validator accepts has none (only a rejected one goes through the Python validator, which words the problems)."""
+        if self._fast_accepts(name, instance):
+            return []
         return self._located(self._validators[name], instance)
 
     def _fast_accepts(self, name: str, instance) -> bool:

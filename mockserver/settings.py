@@ -12,6 +12,7 @@ from pathlib import Path
 
 ENV_PREFIX = "MOCKSERVER_"
 LOG_FORMATS = ("text", "json")
+MIB = 1024 * 1024
 WEBHOOK_SCHEDULES = ("fast", "documented")
 
 
@@ -34,6 +35,7 @@ class Settings:
     log_format: str = field(default="text", metadata={"choices": LOG_FORMATS})
     quiet: bool = False
     journal_size: int = field(default=1000, metadata=_at_least(1))
+    journal_bytes: int = field(default=32 * MIB, metadata={"low": 1, "unit": "bytes"})
     max_body_bytes: int = field(default=1024 * 1024, metadata=_at_least(1))
     webhook_schedule: str = field(default="fast", metadata={"choices": WEBHOOK_SCHEDULES})
     webhook_retry_delay: float | None = field(default=None, metadata=_at_least(0))  # None: the schedule's
@@ -41,14 +43,20 @@ class Settings:
     webhook_max_attempts: int | None = field(default=None, metadata=_at_least(1))  # None: the schedule's, per API
     webhook_timeout: float = field(default=15.0, metadata=_above(0))  # the reference: "a timeout of 15 seconds"
     webhook_log_size: int = field(default=1000, metadata=_at_least(1))
+    webhook_log_bytes: int = field(default=16 * MIB, metadata={"low": 1, "unit": "bytes"})
+    webhook_queue_bytes: int = field(default=32 * MIB, metadata={"low": 1, "unit": "bytes"})
+    webhook_reply_bytes: int = field(default=64 * 1024, metadata={"low": 0, "unit": "bytes"})
     webhook_shutdown_grace: float = field(default=5.0, metadata=_at_least(0))
     scenarios: tuple[Path, ...] = field(default=(), metadata={"env": "SCENARIO"})
+    scenario_bytes: int = field(default=256 * 1024, metadata={"low": 1, "unit": "bytes"})  # of one loaded through the control API
     record: Path | None = None
     rate_limit: str | None = None  # N/SECONDS, per environment
     latency_ms: int = field(default=0, metadata={"low": 0, "env": "LATENCY"})
     concurrency_limit: int = field(default=0, metadata=_at_least(0))  # 0: no limit
     state: Path | None = None
     state_interval: float = field(default=30.0, metadata=_above(0))  # seconds between saves of --state while running
+    connection_timeout: float = field(default=15.0, metadata=_above(0))  # idle, headers, or a body, each at most this long
+    max_connections: int = field(default=1024, metadata=_at_least(1))
     admin_token: str | None = None  # required on /__mock/* (but health) when set
     webhook_allow: tuple[str, ...] = ()  # URL patterns webhook targets must match; empty: any
     cors_origins: tuple[str, ...] = field(default=(), metadata={"env": "CORS_ORIGIN"})  # empty: * for Frigade, none for Userflow
@@ -94,6 +102,19 @@ def _parse(kind: str, raw: str):
     return raw
 
 
+def parse_bytes(text: str) -> int:
+    """A size: bytes, or with a suffix K, M or G (KiB, MiB, GiB): 64K, 32M."""
+    number, unit = text.strip(), 1
+    for suffix, factor in (("KIB", 1024), ("MIB", MIB), ("GIB", 1024 * MIB), ("K", 1024), ("M", MIB), ("G", 1024 * MIB), ("B", 1)):
+        if number.upper().endswith(suffix):
+            number, unit = number[:-len(suffix)].strip(), factor
+            break
+    try:
+        return int(number) * unit
+    except ValueError:
+        raise ValueError(f"expected a size such as 65536, 64K or 32M, got {text!r}") from None
+
+
 def _check(meta, value) -> None:
     """The setting's own rule: a range, or a list of choices."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -121,7 +142,7 @@ def settings_from(options: dict, environ: dict[str, str] | None = None) -> Setti
         elif env_name(f.name) in environ:
             source = env_name(f.name)
             try:
-                value = _parse(f.type, environ[source])
+                value = parse_bytes(environ[source]) if f.metadata.get("unit") == "bytes" else _parse(f.type, environ[source])
             except ValueError as exc:
                 raise ValueError(f"{source}: {exc}") from None
         else:

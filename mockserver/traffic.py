@@ -9,6 +9,7 @@ import struct
 from aiohttp import web
 
 from mockserver.errors import ApiError, RateLimited, ServiceUnavailable, error_for_status
+from mockserver.jsontext import loads
 from mockserver.keys import DELIVERER, DUE_WEBHOOKS, ENV, LIMITS, REQUEST_ID, SCENARIOS, SETTINGS
 from mockserver.scenarios import RequestView, Scenario, Step
 from mockserver.webhooks import frigade_signer, userflow_signer
@@ -37,7 +38,7 @@ def send_outboxes(app: web.Application, env) -> None:
 async def _view(request: web.Request) -> RequestView:
     raw = await request.read()
     try:
-        body = await request.json() if raw else None
+        body = loads(raw.decode("utf-8")) if raw else None
     except ValueError:
         body = raw.decode("utf-8", "replace")
     query: dict[str, list[str]] = {}

@@ -11,14 +11,18 @@ import base64
 import fnmatch
 import hashlib
 import hmac
+import ipaddress
 import itertools
 import json
 import logging
+import secrets
+import socket
 import time
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -31,11 +35,58 @@ USER_AGENT = "Userflow/1.0 (https://userflow.com/docs/webhooks)"
 FRIGADE_USER_AGENT = "Frigade-Webhooks/1.0 (+https://frigade.com)"
 
 
-def check_target(url: str, allowed: tuple[str, ...], field: str = "url") -> None:
-    """--webhook-allow: a webhook URL must match one of the patterns (when any are set)."""
-    if allowed and not any(fnmatch.fnmatchcase(url, pattern) for pattern in allowed):
-        problem = f"{field}: {url!r} is not an allowed webhook target (--webhook-allow {' '.join(allowed)})"
-        raise InvalidRequest(problem, details=[problem])
+LOOPBACK_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost")
+
+
+def _refuse(field: str, url: str, why: str) -> None:
+    problem = f"{field}: {url!r} {why}"
+    raise InvalidRequest(problem, details=[problem])
+
+
+def _is_loopback(host: str) -> bool:
+    """The loopback or unspecified address, however written: 127.1, 2130706433, 0x7f000001, [::ffff:127.0.0.1],
+    localhost. (a name resolving to this machine by another way is caught when it is called: DELIVERY_HEADER)."""
+    host = host.rstrip(".")
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        try:
+            address = ipaddress.IPv4Address(socket.inet_aton(host))  # the forms C's resolver reads as IPv4
+        except OSError:
+            return False
+    address = getattr(address, "ipv4_mapped", None) or address
+    return address.is_loopback or address.is_unspecified
+
+
+def check_target(url: str, allowed: tuple[str, ...], field: str = "url", own: tuple | None = None) -> None:
+    """A webhook URL as it will be called: http or https, a host, a valid port, no user:password@ (which made
+    `http://127.0.0.1:1@evil.example/` look like a loopback address), not this server itself (`own`, the
+    (host, port) the request came in on), and, with --webhook-allow, matching a pattern in its canonical form
+    (scheme://host[:port]/path, the port left out when it is the scheme's own)."""
+    try:
+        parts = urlsplit(url)
+        parts.hostname  # noqa: B018 -- parsed lazily; an unbalanced [ or ] raises here or above
+    except ValueError as exc:
+        _refuse(field, url, f"is not a URL ({exc})")
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        _refuse(field, url, "is not an http:// or https:// URL with a host")
+    if "@" in parts.netloc:
+        _refuse(field, url, "has a user name or password before the host, which webhook URLs may not have")
+    try:
+        port = parts.port or (443 if scheme == "https" else 80)
+    except ValueError:
+        _refuse(field, url, "has a port that is not a number from 0 to 65535")
+    host = parts.hostname.lower()
+    if own is not None and port == own[1] and (_is_loopback(host) or host.rstrip(".") == str(own[0]).lower()):
+        _refuse(field, url, "is this mockserver itself: a webhook may not call the server that sends it")
+    shown = f"[{host}]" if ":" in host else host
+    canonical = f"{scheme}://{shown}{'' if port == (443 if scheme == 'https' else 80) else f':{port}'}{parts.path or '/'}"
+    canonical += f"?{parts.query}" if parts.query else ""
+    if allowed and not any(fnmatch.fnmatchcase(canonical, pattern) for pattern in allowed):
+        _refuse(field, url, f"is not an allowed webhook target (--webhook-allow {' '.join(allowed)})")
 
 
 def frigade_signer(secret: str, data: dict) -> Callable[[bytes], dict[str, str]]:
@@ -78,7 +129,7 @@ def retry_policies(settings) -> dict[str, RetryPolicy]:
             for api, count in attempts.items()}
 
 
-@dataclass
+@dataclass(eq=False)
 class Delivery:
     id: int
     env: str
@@ -90,53 +141,122 @@ class Delivery:
     notification_id: str
     body: bytes
     sign: Callable[[bytes], dict[str, str]]
+    attempt: int = 0  # attempts made
+
+
+@dataclass(frozen=True)
+class Budgets:
+    queue_bytes: int  # bodies of notifications not yet delivered (or given up on); past it new ones are dropped
+    log_size: int  # attempts kept in the log
+    log_bytes: int  # and their bodies' bytes
+    reply_bytes: int  # of a receiver's reply, what is read; a longer reply is cut off (its connection closed)
+
+
+# Every attempt carries this header with a token of this process; a request that comes in with it is one of this
+# server's own deliveries (to itself, by whatever address or name) and is refused before it can do anything.
+DELIVERY_HEADER = "X-Mockserver-Delivery"
+PER_RECEIVER = 8  # attempts in flight to one receiver (scheme, host and port) at a time; the rest wait in its queue
+ATTEMPT_COST = 512  # bytes an attempt's log entry costs beside the body
 
 
 class Deliverer:
-    def __init__(self, policies: dict[str, RetryPolicy], log_size: int):
-        self.policies = policies
-        self.attempts: deque[dict] = deque(maxlen=max(log_size, 1))
-        self.dropped = 0
-        self.pending: dict[int, Delivery] = {}
+    """Deliveries wait in one queue per receiver, which has at most PER_RECEIVER attempts in flight: a hung or slow
+    receiver holds its own queue, not the server. An attempt's timeout starts when it is sent, never while it waits its
+    turn. Retries wait on a timer, not in a task. Everything is bounded in bytes (Budgets)."""
+
+    def __init__(self, policies: dict[str, RetryPolicy], budgets: Budgets):
+        self.token = secrets.token_hex(16)
+        self.policies, self.budgets = policies, budgets
+        self.attempts: deque[dict] = deque()
+        self.log_bytes = 0
+        self.dropped = 0  # attempts pushed out of the log
+        self.pending: dict[int, Delivery] = {}  # queued, in flight, or waiting to be retried
+        self.queued_bytes = 0
+        self._queues: dict[tuple, deque[Delivery]] = {}
+        self._in_flight: dict[tuple, int] = {}
         self._ids = itertools.count(1)
         self._tasks: set[asyncio.Task] = set()
+        self._retries: dict[int, asyncio.TimerHandle] = {}
+        self._idle = asyncio.Event()
+        self._idle.set()
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=max(p.timeout for p in self.policies.values())))
+        self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))  # PER_RECEIVER is the limit
 
     def submit(self, env: str, api: str, item: dict, sign) -> None:
         """Deliver an outbox item ({id, subscription_id, url, topic, notification}) in the background."""
         body = dumps(item["notification"])
         delivery = Delivery(next(self._ids), env, api, self.policies[api], item["subscription_id"], item["url"], item["topic"],
                             item["id"], body, sign)
+        if self.queued_bytes + len(body) > self.budgets.queue_bytes:
+            self._record(delivery, 0, {}, None, f"not sent: the webhook queue holds {self.queued_bytes:,} bytes of notifications "
+                         f"not yet delivered (--webhook-queue-bytes {self.budgets.queue_bytes:,})", time.perf_counter(), "dropped")
+            log.warning("webhook %s to %s (%s) dropped: the queue is full", delivery.notification_id, delivery.url, delivery.topic)
+            return
         self.pending[delivery.id] = delivery
-        task = asyncio.get_running_loop().create_task(self._run(delivery))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self.queued_bytes += len(body)
+        self._idle.clear()
+        self._enqueue(delivery)
 
-    async def _run(self, delivery: Delivery) -> None:
+    @staticmethod
+    def _receiver(url: str) -> tuple:
+        parts = urlsplit(url)
+        return parts.scheme, parts.hostname, parts.port
+
+    def _enqueue(self, delivery: Delivery) -> None:
+        self._retries.pop(delivery.id, None)
+        receiver = self._receiver(delivery.url)
+        self._queues.setdefault(receiver, deque()).append(delivery)
+        self._pump(receiver)
+
+    def _pump(self, receiver: tuple) -> None:
+        queue = self._queues.get(receiver)
+        while queue and self._in_flight.get(receiver, 0) < PER_RECEIVER:
+            delivery = queue.popleft()
+            self._in_flight[receiver] = self._in_flight.get(receiver, 0) + 1
+            task = asyncio.get_running_loop().create_task(self._send(receiver, delivery))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        if not queue:
+            self._queues.pop(receiver, None)
+
+    async def _send(self, receiver: tuple, delivery: Delivery) -> None:
+        try:
+            delivery.attempt += 1
+            ok = await self._attempt(delivery, delivery.attempt)
+        finally:
+            self._in_flight[receiver] -= 1
+            if not self._in_flight[receiver]:
+                del self._in_flight[receiver]
+            self._pump(receiver)
         policy = delivery.policy
-        delay = policy.first_delay
-        for attempt in range(1, policy.max_attempts + 1):
-            if await self._attempt(delivery, attempt):
-                break
-            if attempt < policy.max_attempts:
-                await asyncio.sleep(delay)
-                delay *= policy.factor
-        self.pending.pop(delivery.id, None)
+        if ok or delivery.attempt >= policy.max_attempts:
+            self._finish(delivery)
+        else:
+            wait = policy.first_delay * policy.factor ** (delivery.attempt - 1)
+            self._retries[delivery.id] = asyncio.get_running_loop().call_later(wait, self._enqueue, delivery)
+
+    def _finish(self, delivery: Delivery) -> None:
+        if self.pending.pop(delivery.id, None) is not None:
+            self.queued_bytes -= len(delivery.body)
+        if not self.pending:
+            self._idle.set()
 
     async def _attempt(self, delivery: Delivery, attempt: int) -> bool:
-        headers = delivery.sign(delivery.body)
+        headers = {**delivery.sign(delivery.body), DELIVERY_HEADER: self.token}
         started = time.perf_counter()
         status, error = None, None
         try:
-            async with self._session.post(delivery.url, data=delivery.body, headers=headers, allow_redirects=False) as resp:
+            async with self._session.post(delivery.url, data=delivery.body, headers=headers, allow_redirects=False,
+                                          timeout=aiohttp.ClientTimeout(total=delivery.policy.timeout)) as resp:
                 status = resp.status
-                await resp.read()
+                await self._read_reply(resp)
         except asyncio.TimeoutError:
             error = f"timed out after {delivery.policy.timeout:g}s"
         except aiohttp.ClientError as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        except OSError as exc:  # e.g. no file descriptors left: this attempt fails, the next may not
             error = f"{type(exc).__name__}: {exc}"
         ok = status is not None and 200 <= status < 300
         last = attempt == delivery.policy.max_attempts
@@ -146,36 +266,49 @@ class Deliverer:
             log.warning("webhook %s to %s (%s) gave up after %d attempts", delivery.notification_id, delivery.url, delivery.topic, attempt)
         return ok
 
+    async def _read_reply(self, resp: aiohttp.ClientResponse) -> None:
+        """Read the reply up to its budget (a receiver's reply says nothing the status does not); past it, stop: the
+        connection is then closed rather than reused."""
+        left = self.budgets.reply_bytes
+        while left > 0 and await resp.content.read(min(left, 65536)):
+            left = self.budgets.reply_bytes - resp.content.total_bytes
+
     def _record(self, delivery: Delivery, attempt: int, headers, status, error, started: float, outcome: str) -> None:
-        if len(self.attempts) == self.attempts.maxlen:
-            self.dropped += 1
-        self.attempts.append({
-            "delivery_id": delivery.id, "env": delivery.env, "api": delivery.api, "subscription_id": delivery.subscription_id,
+        entry = {
+            "seq": self.dropped + len(self.attempts) + 1, "delivery_id": delivery.id, "env": delivery.env, "api": delivery.api,
+            "subscription_id": delivery.subscription_id,
             "notification_id": delivery.notification_id, "url": delivery.url, "topic": delivery.topic, "attempt": attempt,
             "status": status, "error": error, "outcome": outcome, "time": format_datetime(datetime.now(timezone.utc)),
             "duration_ms": round((time.perf_counter() - started) * 1000, 3), "headers": headers, "body": delivery.body,
-        })
+        }
+        self.attempts.append(entry)
+        self.log_bytes += ATTEMPT_COST + len(delivery.body)
+        while len(self.attempts) > self.budgets.log_size or (self.log_bytes > self.budgets.log_bytes and len(self.attempts) > 1):
+            self.log_bytes -= ATTEMPT_COST + len(self.attempts.popleft()["body"])
+            self.dropped += 1
 
-    def query(self, env=None, topic=None, subscription_id=None) -> list[dict]:
-        return [{**a, "body": json.loads(a["body"])} for a in self.attempts
-                if (not env or a["env"] == env) and (not topic or a["topic"] == topic)
-                and (not subscription_id or a["subscription_id"] == subscription_id)]
+    def query(self, env=None, topic=None, subscription_id=None, since: int = 0, limit: int | None = None) -> list[dict]:
+        """Matching attempts after `since` (a seq), the newest `limit` of them, oldest first."""
+        found = [a for a in self.attempts if a["seq"] > since and (not env or a["env"] == env)
+                 and (not topic or a["topic"] == topic) and (not subscription_id or a["subscription_id"] == subscription_id)]
+        return [{**a, "body": json.loads(a["body"])} for a in (found[-limit:] if limit else found)]
 
     async def idle(self) -> None:
         """Wait until no delivery is pending (for tests and shutdown)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._idle.wait()
 
     async def close(self, grace: float) -> None:
         """Let pending deliveries finish for up to `grace` seconds; log and record the rest as abandoned."""
         try:
-            await asyncio.wait_for(asyncio.shield(self.idle()), grace)
+            await asyncio.wait_for(self.idle(), grace)
         except asyncio.TimeoutError:
             pass
+        for handle in self._retries.values():
+            handle.cancel()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
-        for delivery in self.pending.values():
+        for delivery in list(self.pending.values()):
             log.warning("webhook %s to %s (%s) abandoned at shutdown", delivery.notification_id, delivery.url, delivery.topic)
             self._record(delivery, 0, {}, None, "server shut down before delivery completed", time.perf_counter(), "abandoned")
         self.pending.clear()

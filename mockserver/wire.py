@@ -4,7 +4,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from mockserver.errors import InvalidRequest, UnsupportedMediaType
-from mockserver.jsontext import dumps, loads, without_nulls
+from mockserver.jsontext import Unusable, dumps, loads, without_nulls
 from mockserver.keys import SCHEMAS
 
 
@@ -33,6 +33,8 @@ async def read_json(request: web.Request, schema: str | None = None, nulls_absen
         body = loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise InvalidRequest(f"Request body is not valid UTF-8 (byte {exc.start})") from None
+    except Unusable as exc:
+        raise InvalidRequest(f"Request body cannot be kept: {exc}", details=[str(exc)]) from None
     except ValueError as exc:
         raise InvalidRequest(f"Request body is not valid JSON: {exc}") from None
     if nulls_absent:
@@ -40,6 +42,12 @@ async def read_json(request: web.Request, schema: str | None = None, nulls_absen
     if schema:
         request.app[SCHEMAS].validate(schema, body)
     return body
+
+
+def own_address(request: web.Request) -> tuple | None:
+    """The (host, port) this request came in on: the server's own address, as a client reached it."""
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    return tuple(sockname[:2]) if sockname else None
 
 
 def respond(payload, status: int = 200, headers=None) -> web.Response:

@@ -73,3 +73,17 @@ async def test_a_frigade_key_names_its_environment_wherever_the_control_api_take
         assert [e["path"] for e in (await api.ok("GET", "/__mock/requests", params={"env": env}))["requests"]] == ["/v1/public/users"]
     assert (await api.ok("POST", "/__mock/reset", json={"env": "api_public_shared"}))["reset"] == ["shared"]
     assert (await api.get("/v1/users", params={"userId": "someone"})).status == 404
+
+
+async def test_journal_reads_from_a_seq_and_the_newest_entries(api):
+    for i in range(4):
+        await api.get(f"/users/s{i}")
+    journal = await api.ok("GET", "/__mock/requests", params={"env": api.key}, schema="control/requests.json")
+    seqs = [e["seq"] for e in journal["requests"]]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 4
+    after = await api.ok("GET", "/__mock/requests", params={"env": api.key, "since": str(seqs[1])})
+    assert [e["path"] for e in after["requests"]] == ["/users/s2", "/users/s3"]
+    newest = await api.ok("GET", "/__mock/requests", params={"env": api.key, "limit": "1"})
+    assert [e["path"] for e in newest["requests"]] == ["/users/s3"] and newest["count"] == 1
+    reply = await api.call("GET", "/__mock/requests", params={"limit": "0"})
+    assert reply.status == 400 and "limit: must be a whole number of at least 1" in reply.body["error"]["message"]

@@ -57,6 +57,8 @@ async def test_subscriptions_order_by_url(api):
 @pytest.mark.parametrize("body, message", [
     ({"url": "ftp://example.com", "topics": ["user"]}, "url: must be an http:// or https:// URL"),
     ({"url": "example.com/hooks", "topics": ["user"]}, "url: must be an http:// or https:// URL"),
+    ({"url": "http://\\=&\"0l@F6]H", "topics": ["user"]}, "is not a URL (Invalid IPv6 URL)"),
+    ({"url": "http://[::1/hook", "topics": ["user"]}, "is not a URL (Invalid IPv6 URL)"),
     ({"url": "https://example.com", "topics": []}, "topics: must list at least one topic"),
     ({"url": "https://example.com", "topics": ["users.created"]}, "topics[0]: is not a webhook topic"),
     ({"url": "https://example.com"}, "topics: is required"),
@@ -335,3 +337,21 @@ async def test_runtime_ids_and_secrets_are_unique_across_environments_and_resets
     assert len(notifications) == len(set(notifications)) == 3 * 3  # user.created, group.created, event.tracked.e, each time
     receiver.received.clear()
     assert await run(await make_api()) == (seen, notifications)  # the same seed and calls: the same ids
+
+
+async def test_a_poller_reads_only_new_attempts_with_since_and_the_newest_with_limit(make_api, receiver):
+    api = await make_api(webhook_log_size=3)
+    await subscribe(api, receiver, ["user"])
+    for i in range(5):
+        await api.ok("POST", "/users", json={"id": f"poll-{i}"})
+        await settle(api)
+    log = await api.ok("GET", "/__mock/webhooks", schema="control/webhooks.json")
+    assert [a["seq"] for a in log["attempts"]] == [3, 4, 5] and log["dropped"] == 2
+    assert [a["body"]["data"]["object"]["id"] for a in log["attempts"]] == ["poll-2", "poll-3", "poll-4"]
+    newer = await api.ok("GET", "/__mock/webhooks", params={"since": "4"}, schema="control/webhooks.json")
+    assert [a["seq"] for a in newer["attempts"]] == [5]
+    newest = await api.ok("GET", "/__mock/webhooks", params={"limit": "2"}, schema="control/webhooks.json")
+    assert [a["seq"] for a in newest["attempts"]] == [4, 5]
+    for bad in ({"limit": "0"}, {"since": "-1"}, {"limit": "two"}):
+        reply = await api.call("GET", "/__mock/webhooks", params=bad)
+        assert reply.status == 400 and next(iter(bad)) in reply.body["error"]["message"]

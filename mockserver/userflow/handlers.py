@@ -14,7 +14,7 @@ from mockserver.operations import Operation, Param
 from mockserver.query import LIST_PARAMS, Query
 from mockserver.userflow.store import RELATIONS, UserflowStore
 from mockserver.webhooks import check_target
-from mockserver.wire import read_json, respond
+from mockserver.wire import own_address, read_json, respond
 
 
 def _context(request: web.Request, allowed: tuple[str, ...]) -> tuple[UserflowStore, Query]:
@@ -167,7 +167,7 @@ def _write(method: str, path: str, kind: str, schema: str, action: str, op_id: s
 def _webhook_target(request: web.Request, body: dict) -> None:
     """--webhook-allow, for the subscription operations that take a `url`."""
     if "url" in body:
-        check_target(body["url"], request.app[SETTINGS].webhook_allow)
+        check_target(body["url"], request.app[SETTINGS].webhook_allow, own=own_address(request))
 
 
 def _delete(path: str, deleter: str, op_id: str, summary: str) -> Operation:
