@@ -19,7 +19,7 @@ USERFLOW_ERRORS = {400: "Bad Request: invalid parameters or body", 401: "Unautho
 FRIGADE_ERRORS = {400: "Bad Request: validation problems in message", 403: "Forbidden: missing or invalid key, or a public key",
                   404: "Not Found", 413: "Payload Too Large", 415: "Unsupported Media Type",
                   429: "Too Many Requests: the account's MAU cap", 500: "Internal Server Error", 503: "Service Unavailable"}
-CUSTOM_KEYWORDS = ("x-messages", "x-strict")
+CUSTOM_KEYWORDS = ("x-messages", "x-strict", "x-openapi")
 
 
 def component_name(document: str) -> str:
@@ -33,6 +33,7 @@ def _rewrite(node, document: str):
         return [_rewrite(item, document) for item in node]
     if not isinstance(node, dict):
         return node
+    node = node.get("x-openapi", node)  # the same rule, written as generators of requests can read it
     out = {}
     for key, value in node.items():
         if key in CUSTOM_KEYWORDS or key in ("$schema", "$id"):
