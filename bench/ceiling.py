@@ -1,7 +1,7 @@
 """The ceiling for throughput: a bare aiohttp app that returns one constant user object.
 
 Nothing a mock does (auth, validation, state, journal) happens here, so no aiohttp-based mock can beat it.
-Usage: python bench/ceiling.py PORT
+Usage: python bench/ceiling.py PORT [uvloop|asyncio]   (the event loop: the one mockserver runs on, for a fair ratio)
 """
 import json
 import sys
@@ -21,4 +21,8 @@ async def get_user(request: web.Request) -> web.Response:
 
 app = web.Application()
 app.router.add_get("/users/{user_id}", get_user)
-web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
+loop = None
+if sys.argv[2:] == ["uvloop"]:
+    import uvloop
+    loop = uvloop.new_event_loop()
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None, loop=loop)

@@ -7,6 +7,7 @@ caused go to the deliverer, and every API request lands in the journal.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import itertools
 import logging
@@ -14,19 +15,18 @@ import secrets
 import time
 from http import HTTPStatus
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.http_exceptions import ContentEncodingError, TransferEncodingError
 
-from mockserver import control, fixtures
+from mockserver import control, fixtures, logs
 from mockserver.environments import Environments
 from mockserver.errors import (ApiError, Forbidden, HeadersTooLarge, InternalError, InvalidApiKey, InvalidApiVersion, InvalidRequest,
                                MethodNotAllowed, NotAcceptable, NotFound, RequestTimeout, RequestTooLarge, UriTooLong)
 from mockserver.frigade import handlers as frigade
-from mockserver import journal
 from mockserver.journal import Journal
 from mockserver.cors import Cors
-from mockserver.keys import (API, BODY, CORS, DELIVERER, ENV, ENVIRONMENTS, FRIGADE_PRIVATE, JOURNAL, LIMITS, REQUEST_ID, SCENARIOS, SCHEMAS,
-                             SETTINGS, STATE)
+from mockserver.keys import (API, BODY, CORS, DELIVERER, DUE_WEBHOOKS, ENV, ENVIRONMENTS, FRIGADE_PRIVATE, JOURNAL, LIMITS,
+                             REQUEST_ID, SCENARIOS, SCHEMAS, SETTINGS, STATE)
 from mockserver.limits import Limits, parse_rate
 from mockserver import operations, recording, state, traffic
 from mockserver.schemas import Schemas
@@ -39,7 +39,6 @@ from mockserver.webhooks import DELIVERY_HEADER, Budgets, Deliverer, check_targe
 from mockserver.wire import is_json, respond
 
 log = logging.getLogger("mockserver")
-access_log = logging.getLogger("mockserver.access")
 
 USERFLOW_VERSION = "2020-01-03"
 DOC_URL = "https://userflow.com/docs/api"
@@ -155,20 +154,17 @@ def _translate(exc: web.HTTPException, request: web.Request) -> ApiError:
     return error
 
 
-async def _journal_entry(request: web.Request, response: web.StreamResponse | None, started: float, fault: str | None) -> dict:
-    body, size = journal.clip(request.get(BODY))  # never read again here: a body that did not come must not be awaited
-    env = request.get(ENV)
-    answered = {"status": None, "headers": {}, "body": None, "size": 0}
-    if response is not None:
-        sent = getattr(response, "body", None)
-        kept, sent_size = journal.clip(sent if isinstance(sent, bytes) else None)
-        answered = {"status": response.status, "headers": response.headers, "body": kept, "size": sent_size}
-    return {
-        "time": time.time(), "env": env.key if env else None, "api": request[API],
-        "method": request.method, "path": request.path, "query": request.query_string, "request_id": request[REQUEST_ID],
-        "request": {"headers": request.headers, "body": body, "size": size}, "response": answered, "fault": fault,
-        "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-    }
+def _journal(request: web.Request, response: web.StreamResponse | None, started: float, fault: str | None) -> None:
+    """The exchange into the journal, and its line into the access log."""
+    env = request[ENV]
+    sent = getattr(response, "body", None) if response is not None else None
+    entry = request.app[JOURNAL].record(
+        time.time(), env.key if env else None, request[API], request.method, request.path, request.query_string,
+        request[REQUEST_ID], request.headers, request[BODY], None if response is None else response.status,
+        {} if response is None else response.headers, sent if isinstance(sent, bytes) else None, fault,
+        round((time.perf_counter() - started) * 1000, 3))
+    if logs.access is not None:
+        logs.access.line(entry.time, entry.method, entry.path, entry.status, fault, entry.duration_ms, entry.env, entry.request_id)
 
 
 async def _answer(request: web.Request, handler) -> web.StreamResponse:
@@ -178,13 +174,16 @@ async def _answer(request: web.Request, handler) -> web.StreamResponse:
     limits.in_flight += 1
     try:
         rate_headers = traffic.take_rate_limit(request)
-        response, spec = await traffic.before_handler(request)
+        response = spec = None
+        if traffic.wants_before_handler(request.app):
+            response, spec = await traffic.before_handler(request)
         if response is None:
             response = await handler(request)
             if spec:  # a scripted status or headers on the mock's own answer
                 response.set_status(spec.get("status", response.status))
                 response.headers.update(spec.get("headers", {}))
-        response.headers.update(rate_headers)
+        if rate_headers:
+            response.headers.update(rate_headers)
         return response
     finally:
         limits.in_flight -= 1
@@ -214,10 +213,26 @@ async def _admit(request: web.Request) -> None:
                                  f"(Content-Encoding: {request.headers.get('Content-Encoding', 'none')})") from None
 
 
-@web.middleware
+async def _handle(app: web.Application, request: web.Request) -> web.StreamResponse:
+    """What aiohttp's Application._handle does for an application without middlewares or sub-applications -- route,
+    then the handler -- with the pipeline as that handler's one wrapper: no middleware machinery per request (a
+    cached chain, a wrapper coroutine that sets the current app). Installed as the app's request handler."""
+    match_info = await app.router.resolve(request)
+    match_info.add_app(app)
+    match_info.freeze()
+    request._match_info = match_info
+    if request.headers.get(hdrs.EXPECT):  # Expect: 100-continue, answered as aiohttp answers it
+        response = await match_info.expect_handler(request)
+        await request.writer.drain()
+        if response is not None:
+            return response
+    return await pipeline(request, match_info.handler)
+
+
 async def pipeline(request: web.Request, handler) -> web.StreamResponse:
     started = time.perf_counter()
     request_id = request[REQUEST_ID] = next(REQUEST_IDS)
+    request[ENV] = request[BODY] = request[DUE_WEBHOOKS] = None  # set once known: read without a lookup that can miss
     api = request[API] = api_of(request.path)
     cors = request.app[CORS]
     try:
@@ -228,9 +243,7 @@ async def pipeline(request: web.Request, handler) -> web.StreamResponse:
             GATES[api](request)
             response = await handler(request) if api == "control" else await _answer(request, handler)
     except traffic.Fault as fault:
-        entry = await _journal_entry(request, None, started, fault.kind)
-        request.app[JOURNAL].record(entry)
-        _log_request(entry)
+        _journal(request, None, started, fault.kind)
         await traffic.perform_fault(request, fault)
         raise asyncio.CancelledError() from None  # nothing more is written to this connection
     except ApiError as exc:
@@ -241,27 +254,14 @@ async def pipeline(request: web.Request, handler) -> web.StreamResponse:
         log.exception("unexpected error in %s %s (request %s)", request.method, request.path, request_id)
         response = RENDERERS[api](InternalError("Something went wrong on the mock's end; the server log has the details"), request_id)
     response.headers[REQUEST_ID_HEADER] = request_id
-    if request.body_exists and BODY not in request:  # its body never came in whole: closed after this, not lingering
+    if request.body_exists and request[BODY] is None:  # its body never came in whole: closed after this, not lingering
         response.force_close()
     cors.decorate(request, api, response)
     if api != "control":
-        if ENV in request:
+        if request[ENV] is not None:
             traffic.after_response(request)
-        entry = await _journal_entry(request, response, started, None)
-        request.app[JOURNAL].record(entry)
-        _log_request(entry)
+        _journal(request, response, started, None)
     return response
-
-
-def _log_request(entry: dict) -> None:
-    """One line per API request: method, path, status (or fault), duration, environment, request id."""
-    if not access_log.isEnabledFor(logging.INFO):
-        return
-    fields = {"method": entry["method"], "path": entry["path"], "status": entry["response"]["status"], "fault": entry["fault"],
-              "duration_ms": entry["duration_ms"], "env": entry["env"], "request_id": entry["request_id"]}
-    outcome = entry["fault"] or entry["response"]["status"]
-    access_log.info("%s %s %s %.1fms env=%s %s", entry["method"], entry["path"], outcome, entry["duration_ms"], entry["env"],
-                    entry["request_id"], extra={"fields": fields})
 
 
 async def _deliverer_context(app: web.Application):
@@ -302,7 +302,8 @@ async def _record_context(app: web.Application):
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[pipeline], client_max_size=settings.max_body_bytes)
+    app = web.Application(client_max_size=settings.max_body_bytes)
+    app._handle = functools.partial(_handle, app)  # every request goes through the pipeline (see _handle)
     app[SETTINGS] = settings
     app[CORS] = Cors(settings.cors_origins)
     app[SCHEMAS] = schemas = Schemas(strict=settings.strict)
@@ -316,6 +317,9 @@ def create_app(settings: Settings) -> web.Application:
         app[ENVIRONMENTS] = Environments(settings.seed, loaded, schemas, settings.api_keys)
     except ApiError as exc:  # a fixture the API's own rules refuse, e.g. a flow id the generated flows already use
         raise DocumentError(f"{settings.fixtures or fixtures.BUILTIN}: {exc.message}") from None
+    for listing in userflow.LISTINGS.values():
+        listing.default_index(app[ENVIRONMENTS].userflow)
+    app[ENVIRONMENTS].settle()
     if settings.state:
         app[STATE] = state.StateFile(settings.state, app[ENVIRONMENTS], state.seed_identity(settings.seed, loaded))
         app[STATE].load()

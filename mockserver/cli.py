@@ -9,71 +9,23 @@ import logging
 import os
 import signal
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 
-from aiohttp import web
+from aiohttp import __version__ as aiohttp_version, web
 from aiohttp.web_app import CleanupError
 
-from mockserver import __version__
+from mockserver import __version__, logs
 from mockserver.documents import DocumentError
 from mockserver.server import Runner
 from mockserver.files import FileProblem, check_writable
 from mockserver.limits import parse_rate
 from mockserver.state import StateError
 from mockserver.keys import SETTINGS
-from mockserver.settings import Settings, parse_bytes, settings_from
+from mockserver.settings import LOOPS, Settings, parse_bytes, settings_from
 
 log = logging.getLogger("mockserver")
 
 DEFAULTS = Settings()
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line; a request line also carries its fields (method, path, status, ...)."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        moment = datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds")
-        line = {"time": moment, "level": record.levelname.lower(), "logger": record.name, "message": record.getMessage(),
-                **getattr(record, "fields", {})}
-        if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line)
-
-
-class Repeats(logging.Filter):
-    """A flood is one line: a message of the same kind (logger and text before its values) within `window` seconds of
-    the last one shown is counted, not written, and the next one shown says how many there were. Request lines pass."""
-
-    def __init__(self, window: float = 10.0):
-        super().__init__()
-        self.window = window
-        self.shown: dict[tuple, tuple[float, int]] = {}  # kind -> (when one was last shown, how many since)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.name == "mockserver.access":
-            return True
-        kind = (record.name, record.msg if isinstance(record.msg, str) else type(record.msg).__name__)
-        last, held = self.shown.get(kind, (0.0, 0))
-        if record.created - last < self.window:
-            self.shown[kind] = (last, held + 1)
-            return False
-        if held:
-            record.msg = f"{record.msg} (and {held:,} more like it in the last {record.created - last:.0f} s)"
-        if len(self.shown) > 1000:
-            self.shown.clear()
-        self.shown[kind] = (record.created, 0)
-        return True
-
-
-def configure_logging(log_format: str, quiet: bool) -> None:
-    """Logs go to stderr (stdout has only the ready line); --quiet keeps warnings and errors only; floods are counted."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.addFilter(Repeats())
-    handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.WARNING if quiet else logging.INFO)
 
 
 def _size(text: str) -> int:
@@ -101,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--strict", action=argparse.BooleanOptionalAction,
                        help="answer 400 to unknown body fields and query parameters instead of ignoring them")
     serve.add_argument("--log-format", choices=("text", "json"), help="log line format on stderr (default text)")
+    serve.add_argument("--loop", choices=LOOPS, help="event loop: uvloop, asyncio, or auto (uvloop when installed; the default)")
     serve.add_argument("--quiet", action=argparse.BooleanOptionalAction,
                        help="log warnings and errors only: no line per request, no summary")
     serve.add_argument("--journal-size", type=int, metavar="N",
@@ -176,6 +129,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def event_loop(choice: str):
+    """The loop factory: uvloop's (auto: when it is installed), else asyncio's own (None)."""
+    if choice == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        if choice == "uvloop":
+            raise SystemExit("mockserver: error: --loop uvloop: uvloop is not installed (pip install uvloop)") from None
+        return None
+    return uvloop.new_event_loop
+
+
+def runtime() -> str:
+    """The event loop and whether aiohttp runs its C HTTP parser, for the start-up summary."""
+    from aiohttp import http_parser
+
+    loop = type(asyncio.get_running_loop()).__module__.split(".")[0]
+    if loop == "uvloop":
+        import uvloop
+        loop = f"uvloop {uvloop.__version__}"
+    parser = "C" if http_parser.HttpRequestParser.__module__.endswith("_http_parser") else "pure-Python"
+    return f"event loop {loop}, aiohttp {aiohttp_version} with its {parser} HTTP parser"
+
+
 def summary(app) -> str:
     """What was loaded, in one line."""
     from mockserver.keys import ENVIRONMENTS, SCENARIOS
@@ -193,6 +171,7 @@ def summary(app) -> str:
         parts.append(f"webhook targets: {', '.join(settings.webhook_allow)}")
     if settings.state:
         parts.append(f"state {settings.state} ({len(app[ENVIRONMENTS].keys())} environments restored)")
+    parts.append(runtime())
     return "loaded " + "; ".join(parts)
 
 
@@ -234,6 +213,7 @@ async def serve(settings: Settings) -> None:
     if not settings.admin_token and not _loopback(settings.host):
         log.warning("listening on %s without --admin-token: anyone who can reach this port can reset every environment, "
                     "load scenarios and read the journal; pass --admin-token (or MOCKSERVER_ADMIN_TOKEN)", settings.host)
+    logs.flush()
     print(f"mockserver listening on http://{host}:{port}", flush=True)
     await stop.wait()
     log.info("shutting down")
@@ -352,9 +332,13 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileProblem) as exc:
         print(f"mockserver: error: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_format, settings.quiet)
+    writer = logs.configure(settings.log_format, settings.quiet)
     try:
-        asyncio.run(serve(settings))
+        try:
+            with asyncio.Runner(loop_factory=event_loop(settings.loop)) as runner:
+                runner.run(serve(settings))
+        finally:
+            writer.close()  # every log line out before the last word
     except (DocumentError, StateError) as exc:
         print(f"mockserver: error: {exc}", file=sys.stderr)
         return 2

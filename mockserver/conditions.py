@@ -1,11 +1,18 @@
 """Condition filtering: the JSON `condition` parameter, checked against condition.json, evaluated per object."""
 from __future__ import annotations
 
+import builtins
+import operator
+
+import orjson
+from typing import Callable
+
 from mockserver.attributes import MISSING, coerce, parse_datetime
 from mockserver.errors import InvalidRequest, show
 from mockserver.jsontext import loads
 
 MAX_MATCHES = 10_000
+STORED = "stored_as"  # prepare() notes the data type of the attribute a comparison reads
 
 
 def parse(raw: str, schemas) -> dict:
@@ -30,7 +37,7 @@ def prepare(condition: dict, type_of, where: str = "condition") -> dict:
     data_type = type_of(condition["attribute_name"])
     if data_type in (None, "list") or condition["operator"] not in COMPARED:
         return condition
-    prepared = dict(condition)
+    prepared = {**condition, STORED: data_type}
     for field in ("value", "value2"):
         if field in condition:
             try:
@@ -41,22 +48,162 @@ def prepare(condition: dict, type_of, where: str = "condition") -> dict:
     return prepared
 
 
-def matches(condition: dict, values_of) -> bool:
-    """`values_of(attribute_name)` gives the candidate values (one per related object); any may match."""
-    if condition["type"] == "clause":
-        results = (matches(child, values_of) for child in condition["conditions"])
-        return all(results) if condition["operator"] == "and" else any(results)
-    return any(_test(condition, value) for value in values_of(condition["attribute_name"]))
+def compile(condition: dict, read, cache: str | None = None) -> Callable[[dict], bool]:
+    """A prepared condition as one Python function of an object, written out and compiled once per distinct condition
+    (a user scan then costs one call per user, not one per clause and comparison). `read(attribute_name)` is the
+    key of the object's own attribute (a str), or a function giving the values of its related objects (any may match).
+    Each comparison is its exact test (`_tester`); the common cases -- a number, a text, a stored datetime against a
+    value of the same kind -- are also written inline, guarded so that anything else goes to the test. With `cache`
+    (a name for `read`'s way of reading), a predicate that reads only the object itself is kept and reused."""
+    try:
+        key = (orjson.dumps(condition, option=orjson.OPT_SORT_KEYS), cache) if cache else None
+    except TypeError:  # an integer beyond 64 bits: compiled, not kept
+        key = None
+    predicate = _COMPILED.get(key) if key else None
+    if predicate is not None:
+        return predicate
+    names: dict = {"M": MISSING, "NUMBERS": (int, float)}
+    source = f"def predicate(obj):\n    A = obj['attributes']\n    return {_expression(condition, read, names)}\n"
+    exec(builtins.compile(source, "<condition>", "exec"), names)
+    predicate = names["predicate"]
+    if key and not any(name.startswith("g") for name in names):  # reads only the object itself: the same anywhere
+        if len(_COMPILED) >= 512:
+            _COMPILED.clear()
+        _COMPILED[key] = predicate
+    return predicate
 
 
-def _comparable(a, b):
-    """Numbers compare as numbers, datetimes as instants, anything else not at all."""
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool) and not isinstance(b, bool):
-        return a, b
-    left, right = parse_datetime(a), parse_datetime(b)
-    if left and right:
-        return left, right
-    return None
+_COMPILED: dict = {}  # (prepared condition, how it is read) -> its predicate, for conditions that read only the object
+_SYMBOLS = {"eq": "==", "ne": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+
+
+def _expression(c: dict, read, names: dict) -> str:
+    if c["type"] == "clause":
+        parts = [f"({_expression(child, read, names)})" for child in c["conditions"]]
+        joiner = " and " if c["operator"] == "and" else " or "
+        return joiner.join(parts) or ("True" if c["operator"] == "and" else "False")
+    i = len(names)
+    names[f"t{i}"] = _tester(c)
+    how = read(c["attribute_name"])
+    if callable(how):
+        names[f"g{i}"] = how
+        return f"any(map(t{i}, g{i}(obj)))"
+    names[f"k{i}"] = how
+    value = f"(v := A.get(k{i}, M))"
+    op, target = c["operator"], c.get("value")
+    if op in _SYMBOLS and _number(target):
+        names[f"c{i}"] = target
+        return f"v {_SYMBOLS[op]} c{i} if {value}.__class__ in NUMBERS else t{i}(v)"
+    if op in _SYMBOLS and c.get(STORED) == "datetime" and _canonical(target):
+        names[f"c{i}"] = target
+        # a datetime attribute stores only the canonical form: a text of its length is one
+        return f"v {_SYMBOLS[op]} c{i} if {value}.__class__ is str and len(v) == 29 else t{i}(v)"
+    if op in ("eq", "ne") and isinstance(target, str) and parse_datetime(target) is None:
+        names[f"c{i}"] = target.casefold()
+        return f"v.casefold() {_SYMBOLS[op]} c{i} if {value}.__class__ is str else t{i}(v)"
+    return f"t{i}(A.get(k{i}, M))"
+
+
+def _tester(c: dict) -> Callable[[object], bool]:
+    """The test of one value (MISSING: the object has no such attribute) against one comparison."""
+    op = c["operator"]
+    if op == "empty":
+        return _is_empty
+    if op == "not_empty":
+        return lambda value: not _is_empty(value)
+    if op in ("true", "false"):
+        wanted = op == "true"
+        return lambda value: value is wanted
+    absent = op in ("ne", "not_contains", "excludes_all", "excludes_any")  # the answer when the value is MISSING
+    if op in ("includes_all", "includes_any", "excludes_all", "excludes_any"):
+        wanted = c.get("values", c.get("value"))
+        wanted = [_folded(wanted)] if isinstance(wanted, str) else [_folded(str(w)) for w in wanted]
+        every, includes = op.endswith("_all"), op.startswith("includes")
+
+        def listed(value) -> bool:
+            if value is MISSING:
+                return absent
+            have = [_folded(v) for v in value] if isinstance(value, list) else [_folded(value)]
+            result = all(w in have for w in wanted) if every else any(w in have for w in wanted)
+            return result if includes else not result
+        return listed
+    if op in ("contains", "not_contains", "starts_with", "ends_with"):
+        target = c["value"]
+        folded = target.casefold() if isinstance(target, str) else None
+
+        def text(value) -> bool:
+            if value is MISSING:
+                return absent
+            if not isinstance(value, str) or folded is None:
+                return op == "not_contains"
+            value = value.casefold()
+            if op == "starts_with":
+                return value.startswith(folded)
+            if op == "ends_with":
+                return value.endswith(folded)
+            return (folded in value) == (op == "contains")
+        return text
+    target, as_text = c["value"], c.get(STORED) == "datetime"
+    if op in ("eq", "ne"):
+        compare, folded, kind, want = _comparer(target, as_text), _folded(target), type(target), op == "eq"
+
+        def equal(value) -> bool:
+            if value is MISSING:
+                return absent
+            pair = compare(value)
+            if pair:
+                return (pair[0] == pair[1]) == want
+            if isinstance(value, list):
+                return (folded in [_folded(v) for v in value]) == want
+            return (_folded(value) == folded and type(value) is kind) == want
+        return equal
+    if op == "between":
+        as_text = as_text and _canonical(target) and _canonical(c["value2"])  # both bounds as text, or both as instants
+        low_of, high_of = _comparer(target, as_text), _comparer(c["value2"], as_text)
+
+        def between(value) -> bool:
+            if value is MISSING:
+                return False
+            low, high = low_of(value), high_of(value)
+            return bool(low and high) and low[1] <= low[0] <= high[1]
+        return between
+    compare, relation = _comparer(target, as_text), {"gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": operator.le}[op]
+
+    def ordered(value) -> bool:
+        if value is MISSING:
+            return False
+        pair = compare(value)
+        return bool(pair) and relation(pair[0], pair[1])
+    return ordered
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _canonical(value) -> bool:
+    """The one form a datetime attribute stores (2022-10-17T12:34:56.000+00:00, always valid: every value is coerced
+    when written), so such texts of a datetime attribute sort as their instants."""
+    return isinstance(value, str) and len(value) == 29 and value[23:] == "+00:00"
+
+
+def _comparer(target, as_text: bool) -> Callable[[object], tuple | None]:
+    """value -> (value, target) as numbers or as instants when both are one, else None ("not comparable"). The target's
+    side is worked out once; with `as_text` (a datetime attribute) canonical values are compared as their text, which
+    orders them as their instants."""
+    if _number(target):
+        return lambda value: (value, target) if _number(value) else None
+    moment = parse_datetime(target)
+    if moment is None:
+        return lambda value: None
+    as_text = as_text and _canonical(target)
+
+    def instant(value):
+        if as_text and _canonical(value):
+            return value, target
+        parsed = parse_datetime(value)
+        return (parsed, moment) if parsed else None
+    return instant
 
 
 def _folded(value):
@@ -66,51 +213,6 @@ def _folded(value):
 
 def _is_empty(value) -> bool:
     return value is MISSING or value is None or value == "" or value == []
-
-
-def _test(c: dict, value) -> bool:
-    op = c["operator"]
-    if op == "empty":
-        return _is_empty(value)
-    if op == "not_empty":
-        return not _is_empty(value)
-    if op in ("true", "false"):
-        return value is (op == "true")
-    if value is MISSING:
-        return op in ("ne", "not_contains", "excludes_all", "excludes_any")
-    if op in ("includes_all", "includes_any", "excludes_all", "excludes_any"):
-        wanted = c.get("values", c.get("value"))
-        wanted = [_folded(wanted)] if isinstance(wanted, str) else [_folded(str(w)) for w in wanted]
-        have = [_folded(v) for v in value] if isinstance(value, list) else [_folded(value)]
-        result = all(w in have for w in wanted) if op.endswith("_all") else any(w in have for w in wanted)
-        return result if op.startswith("includes") else not result
-    target = c["value"]
-    if op in ("eq", "ne"):
-        pair = _comparable(value, target)
-        if pair:
-            equal = pair[0] == pair[1]
-        elif isinstance(value, list):
-            equal = _folded(target) in [_folded(v) for v in value]
-        else:
-            equal = _folded(value) == _folded(target) and type(value) is type(target)
-        return equal if op == "eq" else not equal
-    if op in ("contains", "not_contains", "starts_with", "ends_with"):
-        if not isinstance(value, str) or not isinstance(target, str):
-            return op == "not_contains"
-        value, target = value.casefold(), target.casefold()
-        if op == "starts_with":
-            return value.startswith(target)
-        if op == "ends_with":
-            return value.endswith(target)
-        return (target in value) == (op == "contains")
-    if op == "between":
-        low, high = _comparable(value, target), _comparable(value, c["value2"])
-        return bool(low and high) and low[1] <= low[0] <= high[1]
-    pair = _comparable(value, target)
-    if not pair:
-        return False
-    left, right = pair
-    return {"gt": left > right, "gte": left >= right, "lt": left < right, "lte": left <= right}[op]
 
 
 def filter_count_guard(count: int) -> None:

@@ -20,6 +20,9 @@ USERFLOW_KEY = re.compile(r"^ak_[A-Za-z0-9]{1,200}$")
 FRIGADE_KEY = re.compile(r"^api_(public|private)_([A-Za-z0-9_-]{1,200})$")
 
 
+GC_YOUNG = 50_000  # allocations between two young collections (Python's default: 700)
+
+
 class Environment:
     def __init__(self, key: str, userflow: UserflowStore, frigade: FrigadeStore, changes: Changes):
         self.key = key
@@ -51,12 +54,18 @@ class Environments:
         self.counts = {"users": len(self.userflow.users), "groups": len(self.userflow.groups), "events": len(self.userflow.events),
                        "content": len(self.userflow.content), "content sessions": len(self.userflow.sessions),
                        "Frigade flows": len(self.frigade.flows), "Frigade users": len(self.frigade.users)}
-        gc.collect()  # the seeding's garbage goes now; then the seed, which lives as long as the server, is left out of
-        gc.freeze()   # every later collection (with 100,000 users a full one would stall requests for a tenth of a second)
         self._envs: dict[str, Environment] = {}
         # Counts resets. An environment's ids derive from it as it was when the environment was made, so an environment
         # made again after a reset never repeats an id (one number, so reset environments leave nothing behind).
         self.generation = 0
+
+    def settle(self) -> None:
+        """Seeding is over: its garbage goes now, then the seed, which lives as long as the server, is left out of every
+        later collection, and collections come less often (with 100,000 users a full one stalled requests for 200 ms;
+        what a request leaves behind is short-lived and freed by reference counting)."""
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(GC_YOUNG, 20, 100)
 
     def keys(self) -> list[str]:
         return list(self._envs)

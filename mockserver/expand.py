@@ -39,14 +39,29 @@ def parse(paths: list[str], root: str, relations: Relations) -> dict:
 
 def render(obj: dict, kind: str, tree: dict, relations: Relations, resolve) -> dict:
     """The object with each expanded relation filled in; `resolve(kind, obj, field)` finds related objects."""
+    return renderer(kind, tree, relations, resolve)(obj)
+
+
+def renderer(kind: str, tree: dict, relations: Relations, resolve):
+    """render() for every object of one kind and tree: the tree is walked once, not once per object of a list."""
     if not tree:
-        return obj
-    out = dict(obj)
+        return _same
+    steps = []
     for field, subtree in tree.items():
         relation = relations[kind][field]
-        related = resolve(kind, obj, field)
-        if relation.many:
-            out[field] = [render(item, relation.target, subtree, relations, resolve) for item in related]
-        else:
-            out[field] = None if related is None else render(related, relation.target, subtree, relations, resolve)
-    return out
+        steps.append((field, relation.many, renderer(relation.target, subtree, relations, resolve)))
+
+    def rendered(obj: dict) -> dict:
+        out = dict(obj)
+        for field, many, inner in steps:
+            related = resolve(kind, obj, field)
+            if many:
+                out[field] = related if inner is _same else [inner(item) for item in related]
+            else:
+                out[field] = None if related is None else inner(related)
+        return out
+    return rendered
+
+
+def _same(obj: dict) -> dict:
+    return obj

@@ -4,6 +4,7 @@ from __future__ import annotations
 import itertools
 from collections import deque
 from datetime import datetime, timezone
+from typing import NamedTuple
 
 from mockserver.attributes import format_datetime
 from mockserver.jsontext import loads
@@ -31,49 +32,73 @@ def _body(raw: bytes | None, size: int):
         return raw.decode("utf-8", "replace")
 
 
+class Entry(NamedTuple):
+    """One exchange as it happened, held by reference (headers, bodies cut to MAX_BODY, a float time)."""
+    seq: int
+    time: float
+    env: str | None
+    api: str
+    method: str
+    path: str
+    query: str
+    request_id: str
+    request_headers: object
+    request_body: bytes | None
+    request_size: int
+    status: int | None
+    response_headers: object
+    response_body: bytes | None
+    response_size: int
+    fault: str | None
+    duration_ms: float
+    cost: int
+
+
 class Journal:
-    """Entries hold references (headers, bodies cut to MAX_BODY, a float time) and are decoded only when read. Past
-    `size` entries or `budget` bytes, the oldest go first (counted in `dropped`)."""
+    """Entries are decoded only when read. Past `size` entries or `budget` bytes, the oldest go first (counted in
+    `dropped`)."""
 
     def __init__(self, size: int, budget: int):
-        self.entries: deque[dict] = deque()
+        self.entries: deque[Entry] = deque()
         self.size, self.budget = max(size, 1), budget
         self.bytes = 0
         self._ids = itertools.count(1)
         self.dropped = 0
 
-    @staticmethod
-    def _cost(entry: dict) -> int:
-        request, response = entry["request"], entry["response"]
-        return (ENTRY_COST + len(request["body"] or b"") + len(response["body"] or b"")
-                + HEADER_COST * (len(request["headers"]) + len(response["headers"])))
-
-    def record(self, entry: dict) -> None:
-        entry["seq"] = next(self._ids)
-        entry["cost"] = self._cost(entry)
+    def record(self, time: float, env, api, method, path, query, request_id, request_headers, request_body: bytes | None,
+               response_status, response_headers, response_body: bytes | None, fault, duration_ms: float) -> Entry:
+        request_kept, request_size = clip(request_body)
+        response_kept, response_size = clip(response_body)
+        cost = (ENTRY_COST + len(request_kept or b"") + len(response_kept or b"")
+                + HEADER_COST * (len(request_headers) + len(response_headers)))
+        entry = Entry(next(self._ids), time, env, api, method, path, query, request_id, request_headers, request_kept, request_size,
+                      response_status, response_headers, response_kept, response_size, fault, duration_ms, cost)
         self.entries.append(entry)
-        self.bytes += entry["cost"]
+        self.bytes += cost
         while len(self.entries) > self.size or (self.bytes > self.budget and len(self.entries) > 1):
-            self.bytes -= self.entries.popleft()["cost"]
+            self.bytes -= self.entries.popleft().cost
             self.dropped += 1
+        return entry
 
     def query(self, env=None, method=None, path=None, since: int = 0, limit: int | None = None) -> list[dict]:
         """Matching entries after `since` (a seq), the newest `limit` of them, oldest first, bodies decoded."""
-        found = [e for e in self.entries if e["seq"] > since and (not env or e["env"] == env)
-                 and (not method or e["method"] == method.upper()) and (not path or e["path"] == path)]
+        method = method.upper() if method else None
+        found = [e for e in self.entries if e.seq > since and (not env or e.env == env)
+                 and (not method or e.method == method) and (not path or e.path == path)]
         return [self._decoded(e) for e in (found[-limit:] if limit else found)]
 
     @staticmethod
-    def _decoded(e: dict) -> dict:
-        request, response = e["request"], e["response"]
-        return {**{k: v for k, v in e.items() if k != "cost"}, "time": format_datetime(datetime.fromtimestamp(e["time"], timezone.utc)),
-                "request": {"headers": dict(request["headers"]), "body": _body(request["body"], request["size"])},
-                "response": {"status": response["status"], "headers": dict(response["headers"]),
-                             "body": _body(response["body"], response["size"])}}
+    def _decoded(e: Entry) -> dict:
+        return {"time": format_datetime(datetime.fromtimestamp(e.time, timezone.utc)), "env": e.env, "api": e.api,
+                "method": e.method, "path": e.path, "query": e.query, "request_id": e.request_id,
+                "request": {"headers": dict(e.request_headers), "body": _body(e.request_body, e.request_size)},
+                "response": {"status": e.status, "headers": dict(e.response_headers),
+                             "body": _body(e.response_body, e.response_size)},
+                "fault": e.fault, "duration_ms": e.duration_ms, "seq": e.seq}
 
     def clear(self, env=None) -> int:
         before = len(self.entries)
-        kept = [e for e in self.entries if env and e["env"] != env]
+        kept = [e for e in self.entries if env and e.env != env]
         self.entries = deque(kept)
-        self.bytes = sum(e["cost"] for e in kept)
+        self.bytes = sum(e.cost for e in kept)
         return before - len(self.entries)

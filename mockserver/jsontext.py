@@ -46,11 +46,14 @@ def check(value) -> None:
                 stack.append((child, level + 1, path + [key]))
 
 
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)  # made once: json.loads with an option builds a new decoder on every call
+
+
 def loads(text: str):
     """json.loads that refuses NaN, Infinity, nesting deeper than MAX_DEPTH (which no Userflow body needs), lone
     surrogates and numbers beyond a float: whatever is stored can be answered back as valid JSON."""
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
+        value = _DECODER.decode(text)
     except RecursionError:
         raise ValueError(f"nested more than {MAX_DEPTH} levels deep") from None
     check(value)

@@ -9,7 +9,6 @@ changes, not with the seed.
 """
 from __future__ import annotations
 
-import copy
 from typing import Callable
 
 
@@ -161,7 +160,9 @@ class Layer(Forkable):
         return self.base.get(key, default)
 
     def __getitem__(self, key):
-        value = self.get(key, _MISSING)
+        value = self.own.get(key, _MISSING)
+        if value is _MISSING and not (self.hidden and key in self.hidden):
+            value = self.base.get(key, _MISSING)
         if value is _MISSING:
             raise KeyError(key)
         return value
@@ -180,6 +181,8 @@ class Layer(Forkable):
 
     def __len__(self) -> int:
         hidden = self.hidden or ()
+        if not self.own or not self.base:  # a seed, or a fork that only deleted: no overlap to count
+            return len(self.base) - len(hidden) + len(self.own)
         return len(self.base) - len(hidden) + sum(1 for key in self.own if key not in self.base or key in hidden)
 
     def keys(self):
@@ -190,6 +193,21 @@ class Layer(Forkable):
 
     def items(self):
         return ((key, self[key]) for key in self)
+
+    def snapshot(self) -> list:
+        """Every value, as a list made at once (in no particular order): what a scan that yields to the loop reads."""
+        own, hidden = self.own, self.hidden
+        if not own and not hidden:
+            return list(self.base.values())
+        skip = own.keys() | hidden if hidden else own.keys()
+        found = [value for key, value in self.base.items() if key not in skip]
+        found.extend(own.values())
+        return found
+
+    @property
+    def sealed(self) -> bool:
+        """A seed's layer: frozen, read by forks and written by none."""
+        return isinstance(self.own, FrozenDict)
 
     # -- writing --------------------------------------------------------------------------------------------------
     def __setitem__(self, key, value) -> None:

@@ -5,8 +5,12 @@ kept up to date on every write, so a page costs O(log n + limit) however deep it
 """
 from __future__ import annotations
 
+import asyncio
+import gc
 import heapq
+import math
 from bisect import bisect_right, insort
+from itertools import islice
 from dataclasses import dataclass
 from typing import Iterator
 from urllib.parse import urlencode
@@ -18,6 +22,9 @@ from mockserver.query import Query
 
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 10
+# objects handled between two yields to the event loop (a few milliseconds of work each): keys made for an index being
+# built, and objects a condition scan tests
+STEP, SCAN_STEP = 512, 8192
 
 
 def _value(obj: dict, path: tuple[str, ...]):
@@ -51,9 +58,12 @@ def _descending(value) -> tuple:
     if isinstance(v, str):
         # strings cannot be negated: complement their UTF-8 bytes (which sort as the code points do) and end with
         # 0xff, so a longer string sorts before its own prefix; compact, and compared in C
-        v = bytes(255 - b for b in v.encode("utf-8")) + b"\xff"
+        v = v.encode("utf-8").translate(_COMPLEMENT) + b"\xff"
         return (0, -rank, v)
     return (0, -rank, -v)
+
+
+_COMPLEMENT = bytes(range(255, -1, -1))  # byte b -> 255 - b
 
 
 @dataclass(frozen=True)
@@ -96,6 +106,42 @@ class SortedIndex:
         self.key_of = {obj["id"]: order.key(obj) for obj in objects}
         self.keys = sorted(self.key_of.values())
 
+    @classmethod
+    async def built_in_steps(cls, order: Order, objects: list) -> SortedIndex:
+        """The index of `objects` (a seed's: they do not change meanwhile), built a step at a time so that no request
+        waits behind it: keys made and sorted in runs of STEP, the runs merged, yielding to the loop in between. The
+        collector is off meanwhile (keys hold no cycles; it would only walk them, in pauses of 20 ms and more), and the
+        index, which lives as long as the seed, is then left out of every later collection, as the seed is."""
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return await cls._build(order, objects)
+        finally:
+            if collecting:
+                gc.enable()
+            gc.freeze()
+
+    @classmethod
+    async def _build(cls, order: Order, objects: list) -> SortedIndex:
+        runs = []
+        for start in range(0, len(objects), STEP):
+            runs.append(sorted(map(order.key, objects[start:start + STEP])))
+            await asyncio.sleep(0)
+        merged, keys = heapq.merge(*runs), []
+        while len(keys) < len(objects):
+            keys.extend(islice(merged, STEP * 4))
+            await asyncio.sleep(0)
+        index = cls.__new__(cls)
+        index.order, index.base, index.hidden, index.keys, index.key_of = order, None, set(), keys, {}
+        for start in range(0, len(keys), STEP * 4):
+            index.key_of.update((key[-1], key) for key in keys[start:start + STEP * 4])
+            await asyncio.sleep(0)
+        return index
+
+    def __len__(self) -> int:
+        """How many objects the index orders (the seed's hidden ones are the ids this environment changed or deleted)."""
+        return len(self.keys) + (len(self.base.keys) - len(self.hidden) if self.base is not None else 0)
+
     def lookup(self, object_id: str) -> tuple | None:
         key = self.key_of.get(object_id)
         if key is None and self.base is not None and object_id not in self.hidden:
@@ -133,6 +179,7 @@ class Collection(Forkable):
         self.items = Layer() if items is None else items
         self.base = base
         self.indexes: dict[Order, SortedIndex] = {}
+        self.building: dict = {}  # Order -> the task building its index (a seed's, see ready())
 
     def fork(self, changes: Changes) -> Collection:
         return Collection(self.items.fork(changes), self)
@@ -145,7 +192,7 @@ class Collection(Forkable):
 
     def __setstate__(self, state):
         self.items, self.base = state
-        self.indexes = {}
+        self.indexes, self.building = {}, {}
 
     def __len__(self) -> int:
         return len(self.items)
@@ -174,6 +221,31 @@ class Collection(Forkable):
             index.remove(object_id)
         return self.items.pop(object_id, None)
 
+    async def ready(self, order: Order) -> None:
+        """Make sure the index of `order` exists before a page is read from it, without holding up the loop: the first
+        use of an order in a large seed (300 ms at 100,000 users) is built in steps, once, whoever asks meanwhile."""
+        if order in self.indexes:
+            return
+        seed = self.base if self.base is not None else self
+        if order not in seed.indexes and len(seed.items) > STEP and seed.items.sealed:
+            building = seed.building.get(order)
+            if building is None:
+                building = seed.building[order] = asyncio.ensure_future(SortedIndex.built_in_steps(order, seed.items.snapshot()))
+            index = await asyncio.shield(building)
+            seed.indexes.setdefault(order, index)
+            seed.building.pop(order, None)
+        self.index(order)
+
+    async def scan(self, test) -> list:
+        """The ids of every object passing `test`, in steps that let other requests in: a condition over 100,000 users
+        never holds the loop for more than a few milliseconds at a time."""
+        objects, found = self.items.snapshot(), []
+        for start in range(0, len(objects), SCAN_STEP):
+            found.extend([obj["id"] for obj in objects[start:start + SCAN_STEP] if test(obj)])
+            if start + SCAN_STEP < len(objects):
+                await asyncio.sleep(0)
+        return found
+
     def index(self, order: Order) -> SortedIndex:
         index = self.indexes.get(order)
         if index is None:
@@ -194,10 +266,13 @@ class Collection(Forkable):
             cursor = index.lookup(page.starting_after)
             if cursor is None:
                 raise InvalidRequest(f"starting_after: no object with id {page.starting_after!r} in this list")
-        if candidates is not None:
-            keys = _tail(sorted(key for key in map(index.lookup, candidates) if key is not None), cursor)
-        else:
+        if candidates is None:
             keys = index.after(cursor)
+        elif _sorting_is_cheaper(len(candidates), len(index), page.limit):
+            keys = _tail(sorted(key for key in map(index.lookup, candidates) if key is not None), cursor)
+        else:  # many candidates: walking the index, in order, finds a page of them sooner than sorting them all
+            wanted = candidates if isinstance(candidates, (set, frozenset, dict, type({}.keys()))) else set(candidates)
+            keys = (key for key in index.after(cursor) if key[-1] in wanted)
         found: list[dict] = []
         for key in keys:
             obj = self.items.get(key[-1])
@@ -206,6 +281,13 @@ class Collection(Forkable):
                     return found, True
                 found.append(obj)
         return found, False
+
+
+def _sorting_is_cheaper(candidates: int, total: int, limit: int) -> bool:
+    """Sorting c candidates costs about c·log c; walking the index until a page of them turns up, about
+    limit·total/c steps (when they are spread through it as group members and condition matches are). The cheaper
+    keeps a filtered page flat from 1,000 to 100,000 objects."""
+    return candidates * math.log2(candidates + 2) <= 4 * (limit + 1) * total / max(candidates, 1)
 
 
 @dataclass(frozen=True)
@@ -226,10 +308,10 @@ class Page:
 def list_object(path: str, query: Query, data: list, has_more: bool) -> dict:
     """The list object; `url` and `next_page_url` repeat the request's pagination, filter, order-by and expand
     parameters, so following them gives pages of the same shape."""
-    params = query.items()
-    url = path + (f"?{urlencode(params)}" if params else "")
-    kept = [(k, v) for k, v in params if k != "starting_after"]
+    params = [(k, urlencode(((k, v),))) for k, v in query.items()]  # each encoded once (a condition can be long)
+    url = path + ("?" + "&".join(pair for _, pair in params) if params else "")
     cursor = data[-1]["id"] if data else query.one("starting_after")
-    next_params = kept + ([("starting_after", cursor)] if cursor is not None else [])
-    next_url = path + (f"?{urlencode(next_params)}" if next_params else "")
+    next_params = [pair for k, pair in params if k != "starting_after"]
+    next_params += [urlencode((("starting_after", cursor),))] if cursor is not None else []
+    next_url = path + ("?" + "&".join(next_params) if next_params else "")
     return {"object": "list", "data": data, "has_more": has_more, "url": url, "next_page_url": next_url}

@@ -131,20 +131,14 @@ class Schemas:
             request_documents = copy.deepcopy(self.documents)
             _forbid_unknown_properties(request_documents)
         self._request_validators = self._validators if not strict else self._compile_all(request_documents)
-        self._fast = self._compile_fast(request_documents)
+        self._fast_registry = jsonschema_rs.Registry([(BASE_URI + name, doc) for name, doc in request_documents.items()])
+        self._fast: dict = {}  # name -> its jsonschema-rs validator, compiled when first used (start-up stays short)
 
     @staticmethod
     def _compile_all(documents: dict) -> dict[str, Draft202012Validator]:
         registry = Registry().with_resources(
             (BASE_URI + name, Resource.from_contents(doc, default_specification=DRAFT202012)) for name, doc in documents.items())
         return {name: Draft202012Validator({"$ref": BASE_URI + name}, registry=registry, format_checker=FORMATS) for name in documents}
-
-    @staticmethod
-    def _compile_fast(documents: dict) -> dict:
-        registry = jsonschema_rs.Registry([(BASE_URI + name, doc) for name, doc in documents.items()])
-        return {name: jsonschema_rs.Draft202012Validator({"$ref": BASE_URI + name}, registry=registry, validate_formats=True,
-                                                         formats={"date-time": _is_datetime})
-                for name in documents}
 
     @staticmethod
     def _found(validator, instance) -> list:
@@ -169,8 +163,12 @@ class Schemas:
         return self._located(self._validators[name], instance)
 
     def _fast_accepts(self, name: str, instance) -> bool:
+        fast = self._fast.get(name)
+        if fast is None:
+            fast = self._fast[name] = jsonschema_rs.Draft202012Validator(
+                {"$ref": BASE_URI + name}, registry=self._fast_registry, validate_formats=True, formats={"date-time": _is_datetime})
         try:
-            return self._fast[name].is_valid(instance)
+            return fast.is_valid(instance)
         except (ValueError, OverflowError):  # what it cannot take (e.g. integers beyond 64 bits) the Python validator checks
             return False
 

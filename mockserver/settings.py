@@ -14,6 +14,7 @@ ENV_PREFIX = "MOCKSERVER_"
 LOG_FORMATS = ("text", "json")
 MIB = 1024 * 1024
 WEBHOOK_SCHEDULES = ("fast", "documented")
+LOOPS = ("auto", "uvloop", "asyncio")
 
 
 def _at_least(low):
@@ -34,6 +35,7 @@ class Settings:
     strict: bool = False
     log_format: str = field(default="text", metadata={"choices": LOG_FORMATS})
     quiet: bool = False
+    loop: str = field(default="auto", metadata={"choices": LOOPS})  # auto: uvloop when it is installed
     journal_size: int = field(default=1000, metadata=_at_least(1))
     journal_bytes: int = field(default=32 * MIB, metadata={"low": 1, "unit": "bytes"})
     max_body_bytes: int = field(default=1024 * 1024, metadata=_at_least(1))

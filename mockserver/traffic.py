@@ -60,7 +60,7 @@ def take_rate_limit(request: web.Request) -> dict[str, str]:
 
 def after_response(request: web.Request) -> None:
     """Webhook steps the request made due, then every notification it caused, go to the deliverer."""
-    env, due = request[ENV], request.get(DUE_WEBHOOKS)
+    env, due = request[ENV], request[DUE_WEBHOOKS]
     if due or env.userflow.outbox or env.frigade.outbox:
         fire_webhook_steps(request.app, env, due or [])
 
@@ -78,6 +78,11 @@ def fire_webhook_steps(app: web.Application, env, due: list[tuple[Scenario, Step
         except ApiError as exc:
             step.error = f"webhook not sent: {exc.message}"
     send_outboxes(app, env)
+
+
+def wants_before_handler(app: web.Application) -> bool:
+    """Whether before_handler has anything to do (latency, or a scenario loaded): most requests skip it."""
+    return bool(app[SETTINGS].latency_ms or app[SCENARIOS].by_name)
 
 
 async def before_handler(request: web.Request) -> tuple[web.StreamResponse | None, dict | None]:

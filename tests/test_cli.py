@@ -376,3 +376,36 @@ def test_lint_refuses_keys_given_twice_invalid_json_and_aliases(tmp_path, name, 
     (tmp_path / name).write_text(text)
     result = run("lint", name, cwd=str(tmp_path))
     assert result.returncode == 1 and problem in result.stdout, result.stdout
+
+
+def test_a_stderr_nobody_reads_never_holds_the_server_and_no_log_line_is_lost():
+    """The access log is written by a thread of its own: with the stderr pipe full (64 KiB, about 600 lines), requests
+    are answered as before; once stderr is read, every line is there, in order, the start-up summary first."""
+    import http.client
+    import threading
+    import time
+    from urllib.parse import urlsplit
+
+    proc, base = start("--port", "0", "--fixtures", str(SMALL))  # start() never reads stderr
+    try:
+        address = urlsplit(base)
+        connection = http.client.HTTPConnection(address.hostname, address.port, timeout=10)
+        slowest = 0.0
+        for i in range(3000):
+            started = time.perf_counter()
+            connection.request("GET", f"/users/u{i}", headers={"Authorization": "Bearer ak_cli"})
+            assert connection.getresponse().read() and time.perf_counter() - started < 5
+            slowest = max(slowest, time.perf_counter() - started)
+        assert slowest < 1.0, f"a request waited {slowest:.2f} s behind the log"
+        collected = []
+        reader = threading.Thread(target=lambda: collected.append(proc.stderr.read()))
+        reader.start()
+        stop(proc)
+        reader.join(10)
+    finally:
+        proc.kill()
+    lines = collected[0].splitlines()
+    requests = [line for line in lines if " INFO mockserver.access: GET /users/u" in line]
+    assert [line.split("GET /users/")[1].split()[0] for line in requests] == [f"u{i}" for i in range(3000)]
+    assert " INFO mockserver: loaded seed 0; " in lines[0] and "event loop " in lines[0]
+    assert lines[-1].endswith("INFO mockserver: shutting down") and "lost" not in collected[0]

@@ -158,3 +158,53 @@ def test_index_stays_sorted_through_updates_and_removals():
     found, _ = col.page(Page(100, None, order))
     assert [o["attributes"]["n"] for o in found] == sorted(o["attributes"]["n"] for o in col.values())
     assert len(found) == len(col) == 40
+
+
+def _sealed_collection(n: int) -> Collection:
+    col = Collection()
+    for i in range(n):
+        col.put({"id": f"o{i:05d}", "attributes": {"n": (i * 7919) % 1000, "name": f"N{(i * 31) % 97}"}})
+    col.seal()
+    return col
+
+
+async def test_a_new_order_on_a_large_seed_is_built_in_steps_once_and_equals_the_plain_build():
+    import asyncio
+
+    seed = _sealed_collection(10_000)
+    order = Order.parse(["-attributes.n", "attributes.name"], ("attributes.n", "attributes.name"), "attributes.n")
+    first, second = seed.fork(None), seed.fork(None)
+    ticks = 0
+
+    async def bystander():  # runs between the steps: the build never holds the loop for all of its work
+        nonlocal ticks
+        while order not in seed.indexes:
+            ticks += 1
+            await asyncio.sleep(0)
+    await asyncio.gather(first.ready(order), second.ready(order), bystander())
+    assert ticks > 5 and not seed.building
+    assert seed.indexes[order].keys == sorted(order.key(o) for o in seed.values())
+    assert first.index(order).base is second.index(order).base is seed.indexes[order]  # built once, shared
+    page, more = first.page(Page(5, "o00003", order))
+    everyone = [o["id"] for o in sorted(seed.values(), key=order.key)]
+    assert [o["id"] for o in page] == everyone[everyone.index("o00003") + 1:][:5] and more
+
+
+async def test_a_scan_finds_every_match_in_steps_and_many_candidates_are_found_by_walking_the_index():
+    seed = _sealed_collection(9_000)
+    env = seed.fork(None)
+    env.remove("o00010")
+    env.put({"id": "new", "attributes": {"n": 500, "name": "new"}})
+    matched = await env.scan(lambda o: o["attributes"]["n"] == 500)
+    assert sorted(matched) == sorted(o["id"] for o in env.values() if o["attributes"]["n"] == 500) and "new" in matched
+    order = Order.parse(["attributes.n"], ("attributes.n",), "attributes.n")
+    await env.ready(order)
+    env.put({"id": "o00020", "attributes": {"n": -1, "name": "changed"}})
+    assert len(env.index(order)) == len(env) == 9_000  # one removed, one added, one changed
+    everyone = [o["id"] for o in sorted(env.values(), key=order.key)]
+    for candidates in ({i for i in everyone if int(i[1:] if i != "new" else 0) % 3}, set(everyone[:40]), {"new", "o00010"}):
+        for cursor in (None, everyone[100]):
+            found, more = env.page(Page(7, cursor, order), candidates)
+            after = everyone if cursor is None else everyone[everyone.index(cursor) + 1:]
+            expected = [i for i in after if i in candidates]
+            assert [o["id"] for o in found] == expected[:7] and more == (len(expected) > 7)

@@ -38,7 +38,7 @@ def test_options_table_lists_every_serve_option_and_its_variable():
     for flag, variable in rows:
         before = settings_from({}, environ={})
         value = {"--api-key": "ak_x", "--log-format": "json", "--rate-limit": "5/1", "--scenario": "a.yaml",
-                 "--webhook-schedule": "documented"}.get(flag, "7")
+                 "--webhook-schedule": "documented", "--loop": "asyncio"}.get(flag, "7")
         if flag in ("--strict", "--quiet"):
             value = "true"
         after = settings_from({}, environ={variable: value})

@@ -87,8 +87,7 @@ def test_every_seeded_object_validates_and_every_relation_expands(store):
 
 
 def test_segments_in_the_default_data_match_users(store):
-    from mockserver import conditions
-    matched = {sid: sum(conditions.matches(s["condition"], store._user_values(u)) for u in store.users.values())
+    matched = {sid: sum(map(store._predicate(s["condition"], "user"), store.users.values()))
                for sid, s in store.segments.items() if s["scope"] == "user"}
     assert all(0 < n < len(store.users) for n in matched.values()), matched
 

@@ -41,7 +41,7 @@ def test_save_and_load_round_trip(tmp_path):
     assert restored.keys() == ["ak_one", "frig", "ak_gone"] and restored.generation == 1
     one = restored.get("ak_one").userflow
     assert one.get_user("saved")["attributes"] == {"x": 1} and "bob" not in one.users and "alice" in one.users
-    assert [u["id"] for u in one.list_users(page(one))[0]] == ["alice", "carol", "dave", "saved"]  # indexes rebuilt
+    assert [u["id"] for u in asyncio.run(one.list_users(page(one)))[0]] == ["alice", "carol", "dave", "saved"]  # indexes rebuilt
     assert restored.get("frig").frigade.users["fu"]["properties"] == {"plan": "pro"}
     assert "saved" not in restored.get("ak_new").userflow.users  # a new environment is the seed
 

@@ -1,6 +1,7 @@
 """Userflow HTTP handlers: parse, validate, call the store, render with expand, respond. Nothing else."""
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Callable
 
@@ -9,7 +10,7 @@ from aiohttp import web
 from mockserver import conditions, expand
 from mockserver.errors import InvalidRequest
 from mockserver.keys import ENV, SCHEMAS, SETTINGS
-from mockserver.lists import Page, list_object
+from mockserver.lists import Order, Page, list_object
 from mockserver.operations import Operation, Param
 from mockserver.query import LIST_PARAMS, Query
 from mockserver.userflow.store import RELATIONS, UserflowStore
@@ -39,7 +40,12 @@ class Listing:
     default_order: str
     filters: tuple[str, ...]
     fetch: Callable  # (store, page, request, query) -> (items, has_more)
+    collection: Callable  # store -> the Collection it lists
     required: tuple[str, ...] = ()
+
+    def default_index(self, store) -> None:
+        """Build the index of the default order now (for the seed, at start-up: a new key's first list is then cheap)."""
+        self.collection(store).index(Order.parse([], self.order_fields, self.default_order))
 
 
 def _condition(request, query):
@@ -58,25 +64,29 @@ LISTINGS = {
     "/users": Listing("user", ("created_at", "attributes.signed_up_at", "attributes.last_seen_at", "attributes.name"), "created_at",
                       ("condition", "email", "group_id", "segment_id"),
                       lambda s, p, r, q: s.list_users(p, email=q.one("email"), group_id=q.one("group_id"),
-                                                      segment_id=q.one("segment_id"), condition=_condition(r, q))),
+                                                      segment_id=q.one("segment_id"), condition=_condition(r, q)),
+                      lambda s: s.users),
     "/groups": Listing("group", ("created_at", "attributes.name"), "created_at", ("condition", "email", "segment_id", "user_id"),
                        lambda s, p, r, q: s.list_groups(p, user_id=q.one("user_id"), email=q.one("email"),
-                                                        segment_id=q.one("segment_id"), condition=_condition(r, q))),
+                                                        segment_id=q.one("segment_id"), condition=_condition(r, q)),
+                       lambda s: s.groups),
     "/attribute_definitions": Listing("attribute_definition", ("created_at", "display_name", "name"), "display_name",
                                       ("event_name", "scope"),
                                       lambda s, p, r, q: s.list_attribute_definitions(p, scope=_scope(q),
-                                                                                      event_names=q.many("event_name"))),
+                                                                                      event_names=q.many("event_name")),
+                                      lambda s: s.definitions.attributes),
     "/content": Listing("content", ("created_at", "name"), "created_at", ("type",),
-                        lambda s, p, r, q: s.list_content(p, content_type=q.one("type"))),
+                        lambda s, p, r, q: s.list_content(p, content_type=q.one("type")), lambda s: s.content),
     "/content_versions": Listing("content_version", ("number",), "number", ("content_id", "number"),
                                  lambda s, p, r, q: s.list_content_versions(p, q.required("content_id"), number=q.one("number")),
-                                 required=("content_id",)),
+                                 lambda s: s.versions, required=("content_id",)),
     "/content_sessions": Listing("content_session", ("created_at", "last_activity_at"), "created_at", ("content_id", "user_id"),
-                                 lambda s, p, r, q: s.list_content_sessions(p, content_id=q.one("content_id"), user_id=q.one("user_id"))),
+                                 lambda s, p, r, q: s.list_content_sessions(p, content_id=q.one("content_id"), user_id=q.one("user_id")),
+                                 lambda s: s.sessions),
     "/webhook_subscriptions": Listing("webhook_subscription", ("created_at", "url"), "created_at", (),
-                                      lambda s, p, r, q: s.list_subscriptions(p)),
+                                      lambda s, p, r, q: s.list_subscriptions(p), lambda s: s.subscriptions),
     "/event_definitions": Listing("event_definition", ("created_at", "display_name", "name"), "display_name", (),
-                                  lambda s, p, r, q: s.list_event_definitions(p)),
+                                  lambda s, p, r, q: s.list_event_definitions(p), lambda s: s.definitions.events),
 }
 
 
@@ -87,8 +97,10 @@ def list_handler(path: str):
         store, query = _context(request, LIST_PARAMS + _expand(listing.kind) + listing.filters)
         page = Page.parse(query, listing.order_fields, listing.default_order)
         tree = _tree(query, listing.kind)
-        items, has_more = listing.fetch(store, page, request, query)
-        return respond(list_object(path, query, [store.render(listing.kind, item, tree) for item in items], has_more))
+        await listing.collection(store).ready(page.order)
+        found = listing.fetch(store, page, request, query)
+        items, has_more = await found if inspect.isawaitable(found) else found  # users and groups scan in steps
+        return respond(list_object(path, query, list(map(store.renderer(listing.kind, tree), items)), has_more))
     return handler
 
 

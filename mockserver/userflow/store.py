@@ -180,23 +180,31 @@ class UserflowStore(Seeded):
             self.session_answers.pop(session_id, None)
         return self._delete(self.users, "user", user_id, self.user_memberships, self.events_by_user)
 
-    def list_users(self, page: Page, email=None, group_id=None, segment_id=None, condition=None):
+    async def list_users(self, page: Page, email=None, group_id=None, segment_id=None, condition=None):
         candidates = None if group_id is None else self.group_memberships.get(group_id, {}).keys()
-        return self._filtered_page(self.users, page, candidates, "user", self._user_values, email, segment_id, condition)
+        return await self._filtered_page(self.users, page, candidates, "user", email, segment_id, condition)
 
-    def _filtered_page(self, collection, page, candidates, scope, values_of, email, segment_id, condition):
-        """A page of users or groups passing the `email`, `segment_id` and `condition` filters."""
+    async def _filtered_page(self, collection, page, candidates, scope, email, segment_id, condition):
+        """A page of users or groups passing the `email`, `segment_id` and `condition` filters. A condition is
+        evaluated once per object: the scan that counts its matches (at most 10,000) also gives the page's candidates."""
         tests = []
         if email is not None:
             tests.append(lambda obj: obj["attributes"].get("email") == email)
         if segment_id is not None:
-            segment = conditions.prepare(self._segment(segment_id, scope)["condition"], self._type_of(scope))
-            tests.append(lambda obj: conditions.matches(segment, values_of(obj)))
+            tests.append(self._predicate(self._segment(segment_id, scope)["condition"], scope))
         if condition is not None:
-            condition = conditions.prepare(condition, self._type_of(scope))
-            tests.append(lambda obj: conditions.matches(condition, values_of(obj)))
-            conditions.filter_count_guard(sum(1 for obj in collection.values() if all(t(obj) for t in tests)))
-        return collection.page(page, candidates, (lambda obj: all(t(obj) for t in tests)) if tests else None)
+            tests.append(self._predicate(condition, scope))
+        test = (tests[0] if len(tests) == 1 else lambda obj: all(t(obj) for t in tests)) if tests else None
+        if condition is not None:
+            matched = await collection.scan(test)
+            conditions.filter_count_guard(len(matched))
+            candidates, test = matched if candidates is None else [i for i in matched if i in candidates], None
+        return collection.page(page, candidates, test)
+
+    def _predicate(self, condition: dict, scope: str):
+        """A condition on users or groups as one function of the object (see conditions.compile)."""
+        return conditions.compile(conditions.prepare(condition, self._type_of(scope)),
+                                  self._user_reader if scope == "user" else self._group_reader, cache=scope)
 
     def _type_of(self, scope: str):
         """attribute_name in a condition on users or groups -> the data type of the attribute it names."""
@@ -207,17 +215,20 @@ class UserflowStore(Seeded):
             return self.definitions.data_type(scope, name)
         return data_type
 
-    def _user_values(self, user: dict):
-        def values_of(name: str) -> list:
-            if name.startswith("group/"):
-                related = [self.groups.get(g) for g in self.user_memberships.get(user["id"], {})]
-            elif name.startswith("group_membership/"):
-                related = [self.memberships[m] for m in self.user_memberships.get(user["id"], {}).values()]
-            else:
-                return [user["attributes"].get(name, MISSING)]
-            key = name.split("/", 1)[1]
-            return [obj["attributes"].get(key, MISSING) for obj in related] or [MISSING]
-        return values_of
+    def _user_reader(self, name: str):
+        """How a condition on users reads `name`: a user's own attribute (its key), or (group/..., group_membership/...)
+        a function giving those of each of its groups or memberships."""
+        prefix, _, key = name.partition("/")
+        if key and prefix == "group":
+            def values(user):
+                return [self.groups.get(g)["attributes"].get(key, MISSING) for g in self.user_memberships.get(user["id"], {})] or [MISSING]
+            return values
+        if key and prefix == "group_membership":
+            def values(user):
+                links = self.user_memberships.get(user["id"], {})
+                return [self.memberships[m]["attributes"].get(key, MISSING) for m in links.values()] or [MISSING]
+            return values
+        return name
 
     # -- groups --------------------------------------------------------------------------------
     def get_group(self, group_id: str) -> dict:
@@ -233,19 +244,21 @@ class UserflowStore(Seeded):
             self.delete_membership(user_id, group_id)
         return self._delete(self.groups, "group", group_id, self.group_memberships, self.events_by_group)
 
-    def list_groups(self, page: Page, user_id=None, email=None, segment_id=None, condition=None):
+    async def list_groups(self, page: Page, user_id=None, email=None, segment_id=None, condition=None):
         candidates = None if user_id is None else self.user_memberships.get(user_id, {}).keys()
-        return self._filtered_page(self.groups, page, candidates, "group", self._group_values, email, segment_id, condition)
+        return await self._filtered_page(self.groups, page, candidates, "group", email, segment_id, condition)
 
-    def _group_values(self, group: dict):
+    def _group_reader(self, name: str):
         """On groups a condition is about the group: a plain name (or group/name) is its own attribute,
         group_membership/name its members' memberships'."""
-        def values_of(name: str) -> list:
-            if name.startswith("group_membership/"):
-                related = [self.memberships[m] for m in self.group_memberships.get(group["id"], {}).values()]
-                return [obj["attributes"].get(name.split("/", 1)[1], MISSING) for obj in related] or [MISSING]
-            return [group["attributes"].get(name.removeprefix("group/"), MISSING)]
-        return values_of
+        if name.startswith("group_membership/"):
+            key = name.split("/", 1)[1]
+
+            def values(group):
+                links = self.group_memberships.get(group["id"], {})
+                return [self.memberships[m]["attributes"].get(key, MISSING) for m in links.values()] or [MISSING]
+            return values
+        return name.removeprefix("group/")
 
     def _segment(self, segment_id: str, scope: str) -> dict:
         segment = self.segments.get(segment_id)
@@ -380,12 +393,14 @@ class UserflowStore(Seeded):
 
     def emit(self, topic: str, obj: dict, previous: dict | None = None, updated: dict | None = None) -> None:
         """Queue a webhook_notification for every enabled subscription whose topics match."""
-        data = {"object": copy.deepcopy(obj)}
-        if previous is not None or updated is not None:
-            data["previous_attributes"], data["updated_attributes"] = previous or {}, updated or {}
+        data = None  # copied once, and only when some subscription wants it
         for sub in self.subscriptions.values():
             if sub["disabled"] or not any(matches_topic(t, topic) for t in sub["topics"]):
                 continue
+            if data is None:
+                data = {"object": copy.deepcopy(obj)}
+                if previous is not None or updated is not None:
+                    data["previous_attributes"], data["updated_attributes"] = previous or {}, updated or {}
             notification = {"id": self.new_id(), "object": "webhook_notification", "api_version": sub["api_version"],
                             "created_at": self.now(), "data": data, "topic": topic}
             self.outbox.append({"id": notification["id"], "subscription_id": sub["id"], "url": sub["url"],
@@ -463,10 +478,10 @@ class UserflowStore(Seeded):
             return getattr(self, TO_ONE[field]).get(target) if target else None
         if kind == "user":
             links = self.user_memberships.get(obj["id"], {})
-            return [self.groups.get(g) for g in links] if field == "groups" else [self.memberships[m] for m in links.values()]
+            return [self.groups.get(g) for g in links] if field == "groups" else list(map(self.memberships.get, links.values()))
         if kind == "group":
             links = self.group_memberships.get(obj["id"], {})
-            return [self.users.get(u) for u in links] if field == "users" else [self.memberships[m] for m in links.values()]
+            return [self.users.get(u) for u in links] if field == "users" else list(map(self.memberships.get, links.values()))
         if kind == "content_version":
             kind = "question" if field == "questions" else "checklist_task"
             return [p for p in self.version_parts.get(obj["id"], []) if p["object"] == kind]
@@ -474,3 +489,7 @@ class UserflowStore(Seeded):
 
     def render(self, kind: str, obj: dict, tree: dict) -> dict:
         return expand.render(obj, kind, tree, RELATIONS, self.resolve)
+
+    def renderer(self, kind: str, tree: dict):
+        """render() of many objects of one kind and tree (a list's page)."""
+        return expand.renderer(kind, tree, RELATIONS, self.resolve)
