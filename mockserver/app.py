@@ -1,8 +1,9 @@
 """create_app(settings): both APIs and the control API behind one request pipeline.
 
 Pipeline per request: request id -> the API's gate (key -> environment, version, Accept, route) ->
-handler; every raised error becomes that API's own error body here, the notifications a request
-caused go to the deliverer, and every API request lands in the journal.
+handler (for an API in proxy mode: the key only, then the upstream, see proxy.py); every raised error
+becomes that API's own error body here, the notifications a request caused go to the deliverer, and
+every API request lands in the journal.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from mockserver.cors import Cors
 from mockserver.keys import (API, BODY, CORS, DELIVERER, DUE_WEBHOOKS, ENV, ENVIRONMENTS, FRIGADE_PRIVATE, JOURNAL, LIMITS,
                              REQUEST_ID, SCENARIOS, SCHEMAS, SETTINGS, STATE)
 from mockserver.limits import Limits, parse_rate
-from mockserver import operations, recording, state, traffic
+from mockserver import operations, proxy, recording, state, traffic
 from mockserver.schemas import Schemas
 from mockserver.server import MAX_HEADERS, MAX_URL_BYTES
 from mockserver.settings import Settings
@@ -117,6 +118,16 @@ def _gate_frigade(request: web.Request) -> None:
         raise Forbidden("Forbidden resource")
     if _route_error(request) is not None:
         raise NotFound(f"Cannot {request.method} {request.path}")
+
+
+def _gate_proxied(request: web.Request) -> None:
+    """An API in proxy mode: the key names the environment (for the journal, scenarios and limits); everything else is
+    the upstream's to judge."""
+    environments = request.app[ENVIRONMENTS]
+    if request[API] == "frigade":
+        request[ENV], request[FRIGADE_PRIVATE] = environments.authorize_frigade(_bearer(request))
+    else:
+        request[ENV] = environments.authorize(_bearer(request))
 
 
 OPEN_CONTROL_PATHS = ("/__mock/health", "/__mock/")  # health checks, and the inspector page (it holds no data)
@@ -240,8 +251,9 @@ async def pipeline(request: web.Request, handler) -> web.StreamResponse:
         if cors.is_preflight(request) and cors.wanted(api):  # before the key check: a preflight carries no key
             response = cors.preflight(request, api)
         else:
-            GATES[api](request)
-            response = await handler(request) if api == "control" else await _answer(request, handler)
+            proxied = api in request.app[proxy.UPSTREAMS]
+            (_gate_proxied if proxied else GATES[api])(request)
+            response = await handler(request) if api == "control" else await _answer(request, proxy.forward if proxied else handler)
     except traffic.Fault as fault:
         _journal(request, None, started, fault.kind)
         await traffic.perform_fault(request, fault)
@@ -295,10 +307,10 @@ async def _state_context(app: web.Application):
 
 
 async def _record_context(app: web.Application):
-    """--record FILE: the journal is written as a scenario when the server stops."""
+    """--record FILE: the journal is written as a scenario when the server stops (a proxied API's real answers in it)."""
     yield
     if app[SETTINGS].record:
-        recording.write(app[SETTINGS].record, recording.scenario_from_journal(app[JOURNAL].query()))
+        recording.write(app[SETTINGS].record, recording.scenario_from_journal(app[JOURNAL].query(), replayed=app[proxy.UPSTREAMS]))
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -324,6 +336,7 @@ def create_app(settings: Settings) -> web.Application:
         app[STATE] = state.StateFile(settings.state, app[ENVIRONMENTS], state.seed_identity(settings.seed, loaded))
         app[STATE].load()
     app[JOURNAL] = Journal(settings.journal_size, settings.journal_bytes)
+    proxy.setup(app)
     app[DELIVERER] = Deliverer(retry_policies(settings), Budgets(settings.webhook_queue_bytes, settings.webhook_log_size,
                                                                  settings.webhook_log_bytes, settings.webhook_reply_bytes))
     app[SCENARIOS] = recording.load_scenarios(settings.scenarios, schemas)

@@ -89,6 +89,16 @@ def build_parser() -> argparse.ArgumentParser:
                         help="keep every environment in FILE: loaded at start, saved periodically and on shutdown")
     script.add_argument("--state-interval", type=float, metavar="SECONDS",
                         help=f"seconds between saves of --state while running (default {DEFAULTS.state_interval})")
+    upstream = serve.add_argument_group("proxy mode: in front of the real service (see `mockserver drift`)")
+    upstream.add_argument("--upstream", dest="upstreams", action="append", default=[], metavar="API=URL",
+                          help="forward every request of API (userflow or frigade) to URL, e.g. userflow=https://api.userflow.com, "
+                               "and pass its answers back, each checked against schemas/ (repeatable)")
+    upstream.add_argument("--upstream-timeout", type=float, metavar="SECONDS",
+                          help=f"an upstream that has not answered in full by then is a 502 (default {DEFAULTS.upstream_timeout:g})")
+    upstream.add_argument("--upstream-max-bytes", type=_size, metavar="SIZE",
+                          help="the largest upstream answer passed back; a larger one is a 502 (default 32M)")
+    upstream.add_argument("--drift-size", type=int, metavar="N",
+                          help=f"violations kept in /__mock/drift; the oldest are dropped first (default {DEFAULTS.drift_size})")
     hooks = serve.add_argument_group("webhook delivery (fast defaults suited to tests)")
     hooks.add_argument("--webhook-schedule", choices=("fast", "documented"),
                        help="fast: retries after 0.1 s, doubling, 5 attempts (Frigade 6); documented: the services' own schedule, "
@@ -117,11 +127,16 @@ def build_parser() -> argparse.ArgumentParser:
     verify = commands.add_parser("verify", help="check a running server's scenarios; exit 1 with a readable diff if any is unmet",
                                  description="Ask a running mockserver whether every scenario's expectations were met: exit 0 "
                                              "when all are, 1 when any is not (or none is loaded), 2 when the server cannot be asked.")
-    verify.add_argument("--url", default=os.environ.get("MOCKSERVER_URL"),
-                        help="the server, e.g. http://127.0.0.1:8080 (default: MOCKSERVER_URL)")
     verify.add_argument("--scenario", metavar="NAME", help="verify only this scenario (default: every loaded scenario)")
-    verify.add_argument("--admin-token", metavar="TOKEN", default=os.environ.get("MOCKSERVER_ADMIN_TOKEN"),
-                        help="the server's --admin-token (default: MOCKSERVER_ADMIN_TOKEN)")
+    drift = commands.add_parser("drift", help="in proxy mode: print how the real service's answers broke schemas/; exit 1 if any",
+                                description="Ask a running mockserver in proxy mode (--upstream) how its upstreams' answers broke "
+                                            "schemas/: one line per violation, then a summary. Exit 0 when none did, 1 when any "
+                                            "did (or no API is proxied: nothing was checked), 2 when the server cannot be asked.")
+    for asking in (verify, drift):
+        asking.add_argument("--url", default=os.environ.get("MOCKSERVER_URL"),
+                            help="the server, e.g. http://127.0.0.1:8080 (default: MOCKSERVER_URL)")
+        asking.add_argument("--admin-token", metavar="TOKEN", default=os.environ.get("MOCKSERVER_ADMIN_TOKEN"),
+                            help="the server's --admin-token (default: MOCKSERVER_ADMIN_TOKEN)")
     lint = commands.add_parser("lint", help="check scenario and fixture files against their schemas",
                                description="Check scenario and fixture files (a file with `steps` is a scenario); "
                                            "each problem is printed as file:line: field: message (rule); exit 1 on any.")
@@ -171,6 +186,8 @@ def summary(app) -> str:
         parts.append(f"webhook targets: {', '.join(settings.webhook_allow)}")
     if settings.state:
         parts.append(f"state {settings.state} ({len(app[ENVIRONMENTS].keys())} environments restored)")
+    if settings.upstreams:
+        parts.append("proxying " + ", ".join(f"{api} to {url}" for api, url in settings.upstream.items()))
     parts.append(runtime())
     return "loaded " + "; ".join(parts)
 
@@ -257,17 +274,17 @@ class CannotAsk(Exception):
     """The server could not be asked (exit 2)."""
 
 
-def run_verify(url: str | None, name: str | None, admin_token: str | None = None) -> int:
+def _control_api(url: str | None, admin_token: str | None):
+    """call(method, path) -> (status, JSON object) from a running mockserver's control API; CannotAsk when there is no
+    URL, or the server cannot be asked, or the answer is not a mockserver's (a status outside `statuses`)."""
     import urllib.error
-    import urllib.parse
     import urllib.request
 
     if not url:
-        print("mockserver verify: which server? Pass --url URL or set MOCKSERVER_URL", file=sys.stderr)
-        return 2
+        raise CannotAsk("which server? Pass --url URL or set MOCKSERVER_URL")
     base = url.rstrip("/")
 
-    def call(method: str, path: str):
+    def call(method: str, path: str, statuses=(200, 404, 409)):
         request = urllib.request.Request(base + path, method=method,
                                          headers={"Authorization": f"Bearer {admin_token}"} if admin_token else {})
         try:
@@ -284,11 +301,17 @@ def run_verify(url: str | None, name: str | None, admin_token: str | None = None
             body = json.loads(raw) if kind == "application/json" else None
         except ValueError:
             body = None
-        if not isinstance(body, dict) or status not in (200, 404, 409):
+        if not isinstance(body, dict) or status not in statuses:
             raise CannotAsk(f"{url} is not a mockserver: {method} {path} answered {status} ({kind})")
         return status, body
+    return call
+
+
+def run_verify(url: str | None, name: str | None, admin_token: str | None = None) -> int:
+    import urllib.parse
 
     try:
+        call = _control_api(url, admin_token)
         status, listing = call("GET", "/__mock/scenarios")
         if "scenarios" not in listing:
             raise CannotAsk(f"{url} is not a mockserver: GET /__mock/scenarios answered without a list of scenarios")
@@ -303,6 +326,25 @@ def run_verify(url: str | None, name: str | None, admin_token: str | None = None
     for _, body in results:
         print(body.get("report") or body.get("error", {}).get("message", body))
     return 0 if all(status == 200 for status, _ in results) else 1
+
+
+DRIFT_FIELDS = {"upstreams", "checked", "drifted", "count", "dropped", "violations"}
+
+
+def run_drift(url: str | None, admin_token: str | None = None) -> int:
+    """Every violation the server found in its upstreams' answers: exit 0 when there is none, 1 when there is any or no
+    API is proxied (then nothing was checked), 2 when the server cannot be asked."""
+    from mockserver.proxy import report_lines
+
+    try:
+        _, report = _control_api(url, admin_token)("GET", "/__mock/drift", statuses=(200,))
+        if not DRIFT_FIELDS <= report.keys():
+            raise CannotAsk(f"{url} is not a mockserver: GET /__mock/drift answered without a drift report")
+    except CannotAsk as exc:
+        print(f"mockserver drift: {exc}", file=sys.stderr)
+        return 2
+    print("\n".join(report_lines(report, url)))
+    return 0 if report["upstreams"] and not report["violations"] and not report["dropped"] else 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -322,6 +364,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "verify":
         return run_verify(args.url, args.scenario, args.admin_token)
+    if args.command == "drift":
+        return run_drift(args.url, args.admin_token)
     try:
         settings = settings_from(vars(args))
         if settings.rate_limit:

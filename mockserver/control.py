@@ -7,7 +7,7 @@ from importlib.resources import files
 
 from aiohttp import web
 
-from mockserver import openapi, recording, traffic
+from mockserver import openapi, proxy, recording, traffic
 from mockserver.documents import DocumentError, load_scenario
 from mockserver.errors import InvalidRequest, NotFound, RequestTooLarge
 from mockserver.keys import DELIVERER, ENVIRONMENTS, JOURNAL, SCENARIOS, SCHEMAS, SETTINGS
@@ -49,7 +49,7 @@ async def list_requests(request: web.Request) -> web.Response:
     entries = journal.query(env=env_name(q.get("env")), method=q.get("method"), path=q.get("path"), since=_whole(q, "since", 0),
                             limit=_whole(q, "limit", None, low=1))
     if q.get("format") == "scenario":
-        return respond(recording.scenario_from_journal(entries, q.get("name", "recorded")))
+        return respond(recording.scenario_from_journal(entries, q.get("name", "recorded"), request.app[proxy.UPSTREAMS]))
     if q.get("format") not in (None, "journal"):
         raise InvalidRequest(f"format: must be journal or scenario, got {q.get('format')!r}")
     return respond({"requests": entries, "count": len(entries), "dropped": journal.dropped})
@@ -67,6 +67,18 @@ def _whole(query, name: str, default, low: int = 0):
 
 async def clear_requests(request: web.Request) -> web.Response:
     return respond({"deleted": request.app[JOURNAL].clear(env=env_name(request.query.get("env")))})
+
+
+async def list_drift(request: web.Request) -> web.Response:
+    """Proxy mode: every way the upstreams' answers broke schemas/ (since=SEQ, limit=N as on the journal)."""
+    drift = request.app[proxy.DRIFT]
+    found = drift.query(_whole(request.query, "since", 0), _whole(request.query, "limit", None, low=1))
+    return respond({"upstreams": request.app[proxy.UPSTREAMS], "checked": drift.checked, "drifted": drift.drifted,
+                    "count": len(found), "dropped": drift.dropped, "violations": found})
+
+
+async def clear_drift(request: web.Request) -> web.Response:
+    return respond({"deleted": request.app[proxy.DRIFT].clear()})
 
 
 async def list_webhooks(request: web.Request) -> web.Response:
@@ -173,6 +185,8 @@ def routes() -> list[web.RouteDef]:
         web.get("/__mock/requests", list_requests),
         web.delete("/__mock/requests", clear_requests),
         web.get("/__mock/webhooks", list_webhooks),
+        web.get("/__mock/drift", list_drift),
+        web.delete("/__mock/drift", clear_drift),
         web.post("/__mock/frigade/webhooks", add_frigade_webhook),
         web.get("/__mock/frigade/webhooks", list_frigade_webhooks),
         web.delete("/__mock/frigade/webhooks/{id}", delete_frigade_webhook),

@@ -148,19 +148,19 @@ class Schemas:
     def _describe_all(validator, instance, root: str) -> list[str]:
         return [describe(e, root) for e in Schemas._found(validator, instance)]
 
-    @staticmethod
-    def _located(validator, instance, root: str = "") -> list[tuple[list, str]]:
-        return [(list(e.absolute_path), describe(e, root)) for e in Schemas._found(validator, instance)]
-
     def errors(self, name: str, instance, root: str = "") -> list[str]:
         return self._describe_all(self._validators[name], instance, root)
 
-    def located_errors(self, name: str, instance) -> list[tuple[list, str]]:
-        """Each problem with the path of the value it is about (for pointing at a line of a file). A document the fast
-        validator accepts has none (only a rejected one goes through the Python validator, which words the problems)."""
+    def problems(self, name: str, instance) -> list:
+        """jsonschema's errors for a document as written (a fixture, an upstream's answer), in the order of where they
+        are. A document the fast validator accepts has none (only a rejected one goes through the Python validator)."""
         if self._fast_accepts(name, instance):
             return []
-        return self._located(self._validators[name], instance)
+        return self._found(self._validators[name], instance)
+
+    def located_errors(self, name: str, instance) -> list[tuple[list, str]]:
+        """Each problem with the path of the value it is about (for pointing at a line of a file)."""
+        return [(list(e.absolute_path), describe(e)) for e in self.problems(name, instance)]
 
     def _fast_accepts(self, name: str, instance) -> bool:
         fast = self._fast.get(name)

@@ -9,12 +9,14 @@ import math
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ENV_PREFIX = "MOCKSERVER_"
 LOG_FORMATS = ("text", "json")
 MIB = 1024 * 1024
 WEBHOOK_SCHEDULES = ("fast", "documented")
 LOOPS = ("auto", "uvloop", "asyncio")
+UPSTREAM_APIS = ("userflow", "frigade")
 
 
 def _at_least(low):
@@ -23,6 +25,31 @@ def _at_least(low):
 
 def _above(low):
     return {"above": low}
+
+
+def upstream_urls(entries) -> dict[str, str]:
+    """--upstream API=URL entries as {API: base URL without a trailing slash}; a ValueError says what is wrong."""
+    urls: dict[str, str] = {}
+    for entry in entries:
+        api, _, url = entry.strip().partition("=")
+        api, url = api.strip().lower(), url.strip()
+        if api not in UPSTREAM_APIS or not url:
+            raise ValueError(f"expected API=URL with API userflow or frigade, got {entry!r}")
+        try:
+            parts = urlsplit(url)
+            parts.port  # a port that is not a number from 0 to 65535 raises here
+        except ValueError:
+            parts = urlsplit("")
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{api}: expected an http:// or https:// URL with a host, got {url!r}")
+        if "@" in parts.netloc:
+            raise ValueError(f"{api}: the URL may have no user name or password (the client's own headers carry its key)")
+        if parts.query or parts.fragment or url.endswith(("?", "#")):
+            raise ValueError(f"{api}: the URL may have a path but no query or fragment, got {url!r}")
+        if api in urls:
+            raise ValueError(f"{api} is given twice")
+        urls[api] = url.rstrip("/")
+    return urls
 
 
 @dataclass(frozen=True)
@@ -62,6 +89,15 @@ class Settings:
     admin_token: str | None = None  # required on /__mock/* (but health) when set
     webhook_allow: tuple[str, ...] = ()  # URL patterns webhook targets must match; empty: any
     cors_origins: tuple[str, ...] = field(default=(), metadata={"env": "CORS_ORIGIN"})  # empty: * for Frigade, none for Userflow
+    upstreams: tuple[str, ...] = field(default=(), metadata={"env": "UPSTREAM", "check": upstream_urls})  # API=URL: proxied
+    upstream_timeout: float = field(default=30.0, metadata=_above(0))  # seconds for a whole exchange with the upstream
+    upstream_max_bytes: int = field(default=32 * MIB, metadata={"low": 1, "unit": "bytes"})  # of an upstream's answer
+    drift_size: int = field(default=1000, metadata=_at_least(1))  # violations kept in /__mock/drift
+
+    @property
+    def upstream(self) -> dict[str, str]:
+        """The proxied APIs: API -> the base URL its requests are forwarded to."""
+        return upstream_urls(self.upstreams)
 
 
 def env_name(name: str) -> str:
@@ -71,7 +107,8 @@ def env_name(name: str) -> str:
 
 
 def flag_name(name: str) -> str:
-    return "--" + {"api_keys": "api-key", "scenarios": "scenario", "latency_ms": "latency", "cors_origins": "cors-origin"}.get(
+    return "--" + {"api_keys": "api-key", "scenarios": "scenario", "latency_ms": "latency", "cors_origins": "cors-origin",
+                   "upstreams": "upstream"}.get(
         name, name.replace("_", "-"))
 
 
@@ -130,6 +167,8 @@ def _check(meta, value) -> None:
         raise ValueError(f"must be at most {meta['high']}, got {value!r}")
     if "above" in meta and not value > meta["above"]:
         raise ValueError(f"must be above {meta['above']}, got {value!r}")
+    if "check" in meta:
+        meta["check"](value)
 
 
 def settings_from(options: dict, environ: dict[str, str] | None = None) -> Settings:

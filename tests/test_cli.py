@@ -227,7 +227,7 @@ def test_a_bad_state_file_stops_start_up(tmp_path, content, message):
 def test_mockserver_alone_lists_the_commands():
     result = run()
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    for command in ("serve", "openapi", "verify", "lint"):
+    for command in ("serve", "openapi", "verify", "lint", "drift"):
         assert re.search(rf"^\s+{command}\s+\S", result.stderr, re.M), command
 
 

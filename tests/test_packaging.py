@@ -38,7 +38,7 @@ def test_options_table_lists_every_serve_option_and_its_variable():
     for flag, variable in rows:
         before = settings_from({}, environ={})
         value = {"--api-key": "ak_x", "--log-format": "json", "--rate-limit": "5/1", "--scenario": "a.yaml",
-                 "--webhook-schedule": "documented", "--loop": "asyncio"}.get(flag, "7")
+                 "--webhook-schedule": "documented", "--loop": "asyncio", "--upstream": "userflow=http://127.0.0.1:9"}.get(flag, "7")
         if flag in ("--strict", "--quiet"):
             value = "true"
         after = settings_from({}, environ={variable: value})
@@ -51,7 +51,7 @@ def test_every_mockserver_command_in_the_readme_parses():
     for block in blocks("sh") + blocks("yaml"):
         for line in block.splitlines():
             line = line.split(" #")[0].replace('"$MOCKSERVER_URL"', "http://mockserver:8080")
-            commands += re.findall(r"mockserver (?:serve|verify|lint|openapi)\b[^&|;>\n]*", line)
+            commands += re.findall(r"mockserver (?:serve|verify|lint|openapi|drift)\b[^&|;>\n]*", line)
     assert len(commands) >= 8
     parser = build_parser()
     for command in commands:
