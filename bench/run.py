@@ -70,6 +70,10 @@ def get(url: str, headers=None, data: bytes | None = None) -> dict:
 
 
 def loop_in_use() -> str:
+    """The event loop mockserver runs on (--loop auto), which the ceiling then runs on too. BENCH_LOOP=asyncio measures
+    a server that does not choose its loop (an older mockserver) against an asyncio ceiling."""
+    if os.environ.get("BENCH_LOOP"):
+        return os.environ["BENCH_LOOP"]
     try:
         import uvloop  # noqa: F401 -- mockserver's --loop auto takes it when installed
         return "uvloop"
