@@ -1,12 +1,11 @@
 """The journal: every API request and the response given, newest last, bounded in entries and in bytes."""
 from __future__ import annotations
 
-import itertools
-from collections import deque
 from datetime import datetime, timezone
 from typing import NamedTuple
 
 from mockserver.attributes import format_datetime
+from mockserver.bounded import BoundedLog
 from mockserver.jsontext import loads
 
 MAX_BODY = 64 * 1024  # of each body, what is kept
@@ -51,7 +50,6 @@ class Entry(NamedTuple):
     response_size: int
     fault: str | None
     duration_ms: float
-    cost: int
 
 
 class Journal:
@@ -59,11 +57,11 @@ class Journal:
     `dropped`)."""
 
     def __init__(self, size: int, budget: int):
-        self.entries: deque[Entry] = deque()
-        self.size, self.budget = max(size, 1), budget
-        self.bytes = 0
-        self._ids = itertools.count(1)
-        self.dropped = 0
+        self.log = BoundedLog(size, budget)
+
+    @property
+    def dropped(self) -> int:
+        return self.log.dropped
 
     def record(self, time: float, env, api, method, path, query, request_id, request_headers, request_body: bytes | None,
                response_status, response_headers, response_body: bytes | None, fault, duration_ms: float) -> Entry:
@@ -71,21 +69,16 @@ class Journal:
         response_kept, response_size = clip(response_body)
         cost = (ENTRY_COST + len(request_kept or b"") + len(response_kept or b"")
                 + HEADER_COST * (len(request_headers) + len(response_headers)))
-        entry = Entry(next(self._ids), time, env, api, method, path, query, request_id, request_headers, request_kept, request_size,
-                      response_status, response_headers, response_kept, response_size, fault, duration_ms, cost)
-        self.entries.append(entry)
-        self.bytes += cost
-        while len(self.entries) > self.size or (self.bytes > self.budget and len(self.entries) > 1):
-            self.bytes -= self.entries.popleft().cost
-            self.dropped += 1
-        return entry
+        return self.log.add(lambda seq: Entry(seq, time, env, api, method, path, query, request_id, request_headers, request_kept,
+                                              request_size, response_status, response_headers, response_kept, response_size,
+                                              fault, duration_ms), cost)
 
     def query(self, env=None, method=None, path=None, since: int = 0, limit: int | None = None) -> list[dict]:
         """Matching entries after `since` (a seq), the newest `limit` of them, oldest first, bodies decoded."""
         method = method.upper() if method else None
-        found = [e for e in self.entries if e.seq > since and (not env or e.env == env)
-                 and (not method or e.method == method) and (not path or e.path == path)]
-        return [self._decoded(e) for e in (found[-limit:] if limit else found)]
+        found = self.log.select(lambda e: (not env or e.env == env) and (not method or e.method == method)
+                                and (not path or e.path == path), since, limit)
+        return [self._decoded(e) for e in found]
 
     @staticmethod
     def _decoded(e: Entry) -> dict:
@@ -97,8 +90,4 @@ class Journal:
                 "fault": e.fault, "duration_ms": e.duration_ms, "seq": e.seq}
 
     def clear(self, env=None) -> int:
-        before = len(self.entries)
-        kept = [e for e in self.entries if env and e.env != env]
-        self.entries = deque(kept)
-        self.bytes = sum(e.cost for e in kept)
-        return before - len(self.entries)
+        return self.log.remove(lambda e: not env or e.env == env)

@@ -7,10 +7,8 @@ limits use), CORS and the journal. Only the handler step changes: `forward` inst
 from __future__ import annotations
 
 import asyncio
-import itertools
 import re
 import secrets
-from collections import deque
 from datetime import datetime, timezone
 
 import aiohttp
@@ -19,6 +17,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from mockserver.attributes import format_datetime
+from mockserver.bounded import BoundedLog
 from mockserver.errors import error_for_status
 from mockserver.jsontext import dumps, loads
 from mockserver.keys import API, BODY, REQUEST_ID, SCHEMAS, SETTINGS
@@ -44,31 +43,28 @@ class Drift:
     """Every way an upstream's answers broke schemas/, oldest first; past `size` entries the oldest go (counted)."""
 
     def __init__(self, size: int):
-        self.entries: deque[dict] = deque()
-        self.size = size
-        self.dropped = self.checked = self.drifted = 0
-        self._seq = itertools.count(1)
+        self.log = BoundedLog(size)
+        self.checked = self.drifted = 0
+
+    @property
+    def dropped(self) -> int:
+        return self.log.dropped
 
     def add(self, request: web.Request, operation: str, status: int, violations: list[dict]) -> None:
         self.checked += 1
         self.drifted += bool(violations)
         moment = format_datetime(datetime.now(timezone.utc))
         for violation in violations:
-            self.entries.append({"seq": next(self._seq), "time": moment, "api": request[API], "operation": operation,
-                                 "method": request.method, "path": request.path, "status": status, **violation,
-                                 "request_id": request[REQUEST_ID]})
-        while len(self.entries) > self.size:
-            self.entries.popleft()
-            self.dropped += 1
+            self.log.add(lambda seq: {"seq": seq, "time": moment, "api": request[API], "operation": operation,
+                                      "method": request.method, "path": request.path, "status": status, **violation,
+                                      "request_id": request[REQUEST_ID]})
 
     def query(self, since: int = 0, limit: int | None = None) -> list[dict]:
-        found = [e for e in self.entries if e["seq"] > since]
-        return found[-limit:] if limit else found
+        return self.log.select(since=since, limit=limit)
 
     def clear(self) -> int:
-        cleared = len(self.entries)
-        self.entries.clear()
-        self.dropped = self.checked = self.drifted = 0
+        cleared = self.log.remove(lambda _: True)
+        self.log.dropped = self.checked = self.drifted = 0
         return cleared
 
 

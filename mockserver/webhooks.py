@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from mockserver.attributes import format_datetime
+from mockserver.bounded import BoundedLog
 from mockserver.errors import InvalidRequest
 from mockserver.jsontext import dumps
 
@@ -167,9 +168,7 @@ class Deliverer:
     def __init__(self, policies: dict[str, RetryPolicy], budgets: Budgets):
         self.token = secrets.token_hex(16)
         self.policies, self.budgets = policies, budgets
-        self.attempts: deque[dict] = deque()
-        self.log_bytes = 0
-        self.dropped = 0  # attempts pushed out of the log
+        self.log = BoundedLog(budgets.log_size, budgets.log_bytes)  # the attempts
         self.pending: dict[int, Delivery] = {}  # queued, in flight, or waiting to be retried
         self.queued_bytes = 0
         self._queues: dict[tuple, deque[Delivery]] = {}
@@ -274,24 +273,24 @@ class Deliverer:
             left = self.budgets.reply_bytes - resp.content.total_bytes
 
     def _record(self, delivery: Delivery, attempt: int, headers, status, error, started: float, outcome: str) -> None:
-        entry = {
-            "seq": self.dropped + len(self.attempts) + 1, "delivery_id": delivery.id, "env": delivery.env, "api": delivery.api,
+        self.log.add(lambda seq: {
+            "seq": seq, "delivery_id": delivery.id, "env": delivery.env, "api": delivery.api,
             "subscription_id": delivery.subscription_id,
             "notification_id": delivery.notification_id, "url": delivery.url, "topic": delivery.topic, "attempt": attempt,
             "status": status, "error": error, "outcome": outcome, "time": format_datetime(datetime.now(timezone.utc)),
             "duration_ms": round((time.perf_counter() - started) * 1000, 3), "headers": headers, "body": delivery.body,
-        }
-        self.attempts.append(entry)
-        self.log_bytes += ATTEMPT_COST + len(delivery.body)
-        while len(self.attempts) > self.budgets.log_size or (self.log_bytes > self.budgets.log_bytes and len(self.attempts) > 1):
-            self.log_bytes -= ATTEMPT_COST + len(self.attempts.popleft()["body"])
-            self.dropped += 1
+        }, ATTEMPT_COST + len(delivery.body))
+
+    @property
+    def dropped(self) -> int:
+        """Attempts pushed out of the log."""
+        return self.log.dropped
 
     def query(self, env=None, topic=None, subscription_id=None, since: int = 0, limit: int | None = None) -> list[dict]:
         """Matching attempts after `since` (a seq), the newest `limit` of them, oldest first."""
-        found = [a for a in self.attempts if a["seq"] > since and (not env or a["env"] == env)
-                 and (not topic or a["topic"] == topic) and (not subscription_id or a["subscription_id"] == subscription_id)]
-        return [{**a, "body": json.loads(a["body"])} for a in (found[-limit:] if limit else found)]
+        found = self.log.select(lambda a: (not env or a["env"] == env) and (not topic or a["topic"] == topic)
+                                and (not subscription_id or a["subscription_id"] == subscription_id), since, limit)
+        return [{**a, "body": json.loads(a["body"])} for a in found]
 
     async def idle(self) -> None:
         """Wait until no delivery is pending (for tests and shutdown)."""
