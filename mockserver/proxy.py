@@ -22,7 +22,7 @@ from mockserver.errors import error_for_status
 from mockserver.jsontext import dumps, loads
 from mockserver.keys import API, BODY, REQUEST_ID, SCHEMAS, SETTINGS
 from mockserver.openapi import APIS
-from mockserver.schemas import describe, field_path
+from mockserver.schemas import describe, field_path, missing_property
 
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade"})  # and Proxy-*
 NOT_FORWARDED = HOP_BY_HOP | {"host", "content-length", "content-encoding", "accept-encoding", "via"}
@@ -184,12 +184,11 @@ def violations(schemas, api: str, operation, name: str, status: int, body: bytes
 
 
 def _schema_problems(schemas, schema: str, instance, root: str) -> list[dict]:
-    found, absent = [], {}
+    found = []
     for error in schemas.problems(schema, instance):
         parts, value, rule = list(error.absolute_path), _clip(redact(error.instance, set())), error.validator
-        if rule == "required" and isinstance(error.instance, dict):  # one error per missing property, in the schema's order
-            missing = absent.setdefault(tuple(parts), iter([p for p in error.validator_value if p not in error.instance]))
-            parts.append(next(missing))
+        if rule == "required" and isinstance(error.instance, dict):
+            parts.append(missing_property(error))
             value = None
         json_path = field_path([root, *parts])
         if rule == "required" or (parts and is_secret(parts[-1])):

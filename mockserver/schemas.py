@@ -57,13 +57,20 @@ def field_path(parts) -> str:
     return out
 
 
+def missing_property(error) -> str:
+    """The property a `required` error is about: jsonschema raises one error per missing property, naming it in its
+    message (the first missing one, should that wording ever change)."""
+    missing = [p for p in error.validator_value if p not in error.instance]
+    return next((p for p in missing if error.message == f"{p!r} is a required property"), missing[0])
+
+
 def describe(error, root: str = "") -> str:
     """One line naming the field and the rule: 'attributes.plan: <message> (rule: type)'."""
     parts = list(error.absolute_path)
     custom = error.schema.get("x-messages", {}).get(error.validator) if isinstance(error.schema, dict) else None
     message = custom or _json_quoted(error.message, error.instance)
     if error.validator == "required" and isinstance(error.instance, dict):
-        parts.append(next(p for p in error.validator_value if p not in error.instance))
+        parts.append(missing_property(error))
         message = custom or "is required"
     path = field_path([root, *parts] if root else parts) or "body"
     if custom and parts and error.validator in ("pattern", "format", "const", "enum", "type", "anyOf", "oneOf", "not"):

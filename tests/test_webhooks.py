@@ -355,3 +355,10 @@ async def test_a_poller_reads_only_new_attempts_with_since_and_the_newest_with_l
     for bad in ({"limit": "0"}, {"since": "-1"}, {"limit": "two"}):
         reply = await api.call("GET", "/__mock/webhooks", params=bad)
         assert reply.status == 400 and next(iter(bad)) in reply.body["error"]["message"]
+
+
+async def test_each_missing_field_is_named_once(api):
+    reply = await api.post("/webhook_subscriptions", json={})
+    assert reply.status == 400
+    assert reply.body["error"]["message"] == ("Invalid request body: url: is required (rule: required); "
+                                              "topics: is required (rule: required)")
