@@ -10,6 +10,7 @@ import gc
 import heapq
 import math
 from bisect import bisect_right, insort
+from collections.abc import Set as AbstractSet
 from itertools import islice
 from dataclasses import dataclass
 from typing import Iterator
@@ -131,8 +132,8 @@ class SortedIndex:
         while len(keys) < len(objects):
             keys.extend(islice(merged, STEP * 4))
             await asyncio.sleep(0)
-        index = cls.__new__(cls)
-        index.order, index.base, index.hidden, index.keys, index.key_of = order, None, set(), keys, {}
+        index = cls(order, ())
+        index.keys = keys
         for start in range(0, len(keys), STEP * 4):
             index.key_of.update((key[-1], key) for key in keys[start:start + STEP * 4])
             await asyncio.sleep(0)
@@ -271,7 +272,7 @@ class Collection(Forkable):
         elif _sorting_is_cheaper(len(candidates), len(index), page.limit):
             keys = _tail(sorted(key for key in map(index.lookup, candidates) if key is not None), cursor)
         else:  # many candidates: walking the index, in order, finds a page of them sooner than sorting them all
-            wanted = candidates if isinstance(candidates, (set, frozenset, dict, type({}.keys()))) else set(candidates)
+            wanted = candidates if isinstance(candidates, AbstractSet) else set(candidates)  # a set, or a dict's keys
             keys = (key for key in index.after(cursor) if key[-1] in wanted)
         found: list[dict] = []
         for key in keys:

@@ -23,8 +23,8 @@ class Writer:
     """Lines from any thread, written to `stream` by one thread of its own, in batches. Adding a line is one append
     to a deque (atomic, no lock); the thread takes what has gathered every INTERVAL seconds."""
 
-    def __init__(self, stream):
-        self.stream = stream
+    def __init__(self, stream, formatter: logging.Formatter):
+        self.stream, self.formatter = stream, formatter  # the formatter writes the writer's own warning
         self.lines: deque[str] = deque()
         self.lost = 0  # lines not kept since the last report (only the adding side counts up)
         self._reported = 0
@@ -48,7 +48,9 @@ class Writer:
             pass
         lost, self._reported = self.lost - self._reported, self.lost
         if lost:
-            lines.append(f"{lines_time()} WARNING mockserver: {lost:,} log lines were lost: stderr is not being read fast enough\n")
+            record = logging.LogRecord("mockserver", logging.WARNING, __file__, 0, "%s log lines were lost: stderr is not being "
+                                       "read fast enough", (f"{lost:,}",), None)
+            lines.append(self.formatter.format(record) + "\n")
         return "".join(lines)
 
     def _run(self) -> None:
@@ -76,14 +78,9 @@ class Writer:
         self.flush()
 
 
-def lines_time(moment: float | None = None) -> str:
-    """The time as the text format writes it: 2026-11-24 10:00:00,123 (local time, like logging's asctime)."""
-    moment = time.time() if moment is None else moment
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(moment)) + f",{int(moment * 1000) % 1000:03d}"
-
-
 class _Clock:
-    """The text time prefix, its seconds part formatted once a second."""
+    """The text format's time (2026-11-24 10:00:00,123, local time like logging's asctime), its seconds part formatted
+    once a second."""
 
     def __init__(self):
         self.second, self.prefix = -1, ""
@@ -165,14 +162,18 @@ class AccessLog:
         self._clock = _Clock()
 
     def line(self, moment: float, method: str, path: str, status, fault, duration_ms: float, env, request_id: str) -> None:
+        message = _message(method, path, status, fault, duration_ms, env, request_id)
         if self.json:
-            self.writer.put(json.dumps({"time": iso_time(moment), "level": "info", "logger": ACCESS,
-                                        "message": f"{method} {path} {fault or status} {duration_ms:.1f}ms env={env} {request_id}",
+            self.writer.put(json.dumps({"time": iso_time(moment), "level": "info", "logger": ACCESS, "message": message,
                                         "method": method, "path": path, "status": status, "fault": fault,
                                         "duration_ms": duration_ms, "env": env, "request_id": request_id}) + "\n")
         else:
-            self.writer.put(f"{self._clock.text(moment)} INFO {ACCESS}: {method} {path} {fault or status} {duration_ms:.1f}ms "
-                            f"env={env} {request_id}\n")
+            self.writer.put(f"{self._clock.text(moment)} INFO {ACCESS}: {message}\n")
+
+
+def _message(method: str, path: str, status, fault, duration_ms: float, env, request_id: str) -> str:
+    """An access line's text: method, path, status (or fault), duration, environment, request id."""
+    return f"{method} {path} {fault or status} {duration_ms:.1f}ms env={env} {request_id}"
 
 
 class _Fallback:
@@ -184,8 +185,7 @@ class _Fallback:
         if logger.isEnabledFor(logging.INFO):
             fields = {"method": method, "path": path, "status": status, "fault": fault, "duration_ms": duration_ms, "env": env,
                       "request_id": request_id}
-            logger.info("%s %s %s %.1fms env=%s %s", method, path, fault or status, duration_ms, env, request_id,
-                        extra={"fields": fields})
+            logger.info("%s", _message(method, path, status, fault, duration_ms, env, request_id), extra={"fields": fields})
 
 
 access: AccessLog | _Fallback | None = _Fallback()
@@ -202,9 +202,9 @@ def configure(log_format: str, quiet: bool, stream=None) -> Writer:
     """Logs go to stderr (stdout has only the ready line); --quiet keeps warnings and errors only and drops the access
     lines; floods are counted."""
     global access, writer
-    writer = Writer(stream or sys.stderr)
-    atexit.register(writer.close)
     formatter = JsonFormatter() if log_format == "json" else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    writer = Writer(stream or sys.stderr, formatter)
+    atexit.register(writer.close)
     root = logging.getLogger()
     root.handlers[:] = [_Handler(writer, formatter)]
     root.setLevel(logging.WARNING if quiet else logging.INFO)

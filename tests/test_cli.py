@@ -409,3 +409,22 @@ def test_a_stderr_nobody_reads_never_holds_the_server_and_no_log_line_is_lost():
     assert [line.split("GET /users/")[1].split()[0] for line in requests] == [f"u{i}" for i in range(3000)]
     assert " INFO mockserver: loaded seed 0; " in lines[0] and "event loop " in lines[0]
     assert lines[-1].endswith("INFO mockserver: shutting down") and "lost" not in collected[0]
+
+
+def test_log_lines_past_the_pending_bound_are_counted_and_reported_in_the_log_format(monkeypatch):
+    import io
+
+    from mockserver import logs
+
+    monkeypatch.setattr(logs, "MAX_PENDING", 3)
+    out = io.StringIO()
+    writer = logs.Writer(out, logs.JsonFormatter())
+    writer._closed = True  # nothing written until close(): the lines pile up as behind a stderr nobody reads
+    writer._thread.join()
+    for i in range(5):
+        writer.put(f"line {i}\n")
+    writer.close()
+    lines = out.getvalue().splitlines()
+    assert lines[:3] == ["line 0", "line 1", "line 2"]
+    assert json.loads(lines[3])["message"] == "2 log lines were lost: stderr is not being read fast enough"
+    assert json.loads(lines[3])["level"] == "warning" and len(lines) == 4

@@ -220,14 +220,9 @@ class UserflowStore(Seeded):
         a function giving those of each of its groups or memberships."""
         prefix, _, key = name.partition("/")
         if key and prefix == "group":
-            def values(user):
-                return [self.groups.get(g)["attributes"].get(key, MISSING) for g in self.user_memberships.get(user["id"], {})] or [MISSING]
-            return values
+            return lambda user: _each(map(self.groups.get, self.user_memberships.get(user["id"], {})), key)
         if key and prefix == "group_membership":
-            def values(user):
-                links = self.user_memberships.get(user["id"], {})
-                return [self.memberships[m]["attributes"].get(key, MISSING) for m in links.values()] or [MISSING]
-            return values
+            return lambda user: _each(map(self.memberships.get, self.user_memberships.get(user["id"], {}).values()), key)
         return name
 
     # -- groups --------------------------------------------------------------------------------
@@ -253,11 +248,7 @@ class UserflowStore(Seeded):
         group_membership/name its members' memberships'."""
         if name.startswith("group_membership/"):
             key = name.split("/", 1)[1]
-
-            def values(group):
-                links = self.group_memberships.get(group["id"], {})
-                return [self.memberships[m]["attributes"].get(key, MISSING) for m in links.values()] or [MISSING]
-            return values
+            return lambda group: _each(map(self.memberships.get, self.group_memberships.get(group["id"], {}).values()), key)
         return name.removeprefix("group/")
 
     def _segment(self, segment_id: str, scope: str) -> dict:
@@ -493,3 +484,8 @@ class UserflowStore(Seeded):
     def renderer(self, kind: str, tree: dict):
         """render() of many objects of one kind and tree (a list's page)."""
         return expand.renderer(kind, tree, RELATIONS, self.resolve)
+
+
+def _each(related, key: str) -> list:
+    """The attribute `key` of each related object, for a condition to match any of (MISSING when there is none)."""
+    return [obj["attributes"].get(key, MISSING) for obj in related] or [MISSING]
