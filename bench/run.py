@@ -40,6 +40,10 @@ CONDITION = json.dumps({"type": "clause", "operator": "and", "conditions": [
     {"type": "attribute", "attribute_name": "signed_up_at", "operator": "gt", "value": "2023-01-01T00:00:00Z"},
     {"type": "attribute", "attribute_name": "plan", "operator": "eq", "value": "pro"},
     {"type": "attribute", "attribute_name": "project_count", "operator": "gte", "value": 30}]})
+# the same clause with a number of its own in each request ({n}): a new condition every time, never one seen before
+CONDITION_PATH = "/users?" + urllib.parse.urlencode({"condition": CONDITION})
+NEW_CONDITION_PATH = "/users?" + urllib.parse.urlencode({"condition": CONDITION.replace('"value": 30}', '"value": 30.987654321}')}
+                                                      ).replace("987654321", "{n}")
 SEGMENTS = """segments:
   - {id: seg_pro_users, name: Pro users, scope: user, condition: {type: attribute, attribute_name: plan, operator: eq, value: pro}}
 """
@@ -53,6 +57,16 @@ function request()
   return wrk.format("POST", "/users", nil,
     '{"id":"bench-' .. tid .. '-' .. n .. '","attributes":{"plan":"pro","visits":{"add":1},"tags":{"append":["beta"]},' ..
     '"seen_at":"2024-05-01T10:00:00Z"}}')
+end
+"""
+# a path with {n} in it: n counts the requests of each wrk thread (prefixed by the thread's number)
+NUMBERED_LUA = """
+local threads = 0
+function setup(thread) threads = threads + 1; thread:set("tid", threads) end
+function init(args) n = 0 end
+function request()
+  n = n + 1
+  return wrk.format("GET", HEAD .. tid .. "0" .. n .. TAIL)
 end
 """
 
@@ -181,7 +195,7 @@ async def _client_load(url: str, duration: int, connections: int, creates: bool)
             while time.perf_counter() < deadline:
                 started = time.perf_counter()
                 request = session.post(url, json={"id": f"bench-{next(counter)}", "attributes": {"plan": "pro"}}) if creates \
-                    else session.get(url)
+                    else session.get(url.replace("{n}", str(next(counter))))
                 async with request as resp:
                     await resp.read()
                     errors += resp.status >= 300
@@ -193,17 +207,24 @@ async def _client_load(url: str, duration: int, connections: int, creates: bool)
 
 
 def load(url: str, duration: int, connections: int, creates: bool = False) -> dict:
+    """Requests/s and latencies of GET `url` (a {n} in it: a number of its own in each request), or of creates."""
     if shutil.which("wrk"):
+        if "{n}" in url:
+            parts = urllib.parse.urlsplit(url)
+            head, tail = f"{parts.path}?{parts.query}".split("{n}")
+            lua = f"HEAD = {json.dumps(head)}\nTAIL = {json.dumps(tail)}\n" + NUMBERED_LUA
+            return wrk(f"{parts.scheme}://{parts.netloc}/", duration, connections, lua)
         return wrk(url, duration, connections, CREATES_LUA if creates else None)
     return asyncio.run(_client_load(url, duration, connections, creates))
 
 
 def timed(url: str, times: int = 15, headers=None) -> list[float]:
-    """Milliseconds of `times` requests made one after another (a single client's view)."""
+    """Milliseconds of `times` requests made one after another (a single client's view); a {n} in `url` is a number of
+    each request's own."""
     found = []
-    for _ in range(times):
+    for i in range(times):
         started = time.perf_counter()
-        get(url, headers)
+        get(url.replace("{n}", str(i + 1)), headers)
         found.append((time.perf_counter() - started) * 1000)
     return found
 
@@ -296,8 +317,8 @@ def main() -> int:
         try:
             url = server.url
             rows.append(("GET /users?limit=100&expand=memberships.group", load(url + "/users?limit=100&expand=memberships.group", d, c)))
-            rows.append(("GET /users?condition=... (a clause of three, 200 users)",
-                         load(url + "/users?" + urllib.parse.urlencode({"condition": CONDITION}), d, c)))
+            rows.append(("GET /users?condition=... (a clause of three, 200 users)", load(url + CONDITION_PATH, d, c)))
+            rows.append(("GET /users?condition=... (a new condition each request, 200 users)", load(url + NEW_CONDITION_PATH, d, c)))
             rows.append(("POST /users (a new user each time)", load(url + "/users", d, c, creates=True)))
             rows.append((f"POST /users, sustained {args.sustained} s", load(url + "/users", args.sustained, c, creates=True)))
             facts["first_request_ms"] = statistics.median(
@@ -325,7 +346,7 @@ def main() -> int:
                 figures["deep_p50"], figures["deep_p99"] = deep["p50"], deep["p99"]
                 for name, path in (("group_id", f"/users?group_id={group}"), ("user_id", f"/groups?user_id={member}"),
                                    ("segment_id", "/users?segment_id=seg_pro_users"),
-                                   ("condition", "/users?" + urllib.parse.urlencode({"condition": CONDITION}))):
+                                   ("condition", NEW_CONDITION_PATH)):  # a new condition each time: a whole scan each
                     figures[name] = statistics.median(timed(url + path, 15))
                 # the worst wait of a bystander while each of these runs once (a fresh key each: nothing cached)
                 with Bystander(url, f"/users/{page[0]['id']}") as bystander:
@@ -333,7 +354,7 @@ def main() -> int:
                     get(url + "/users?order_by=attributes.name&limit=5", {"Authorization": "Bearer ak_sort1"})
                     get(url + "/users?order_by=-attributes.last_seen_at&limit=5", {"Authorization": "Bearer ak_sort2"})
                     get(url + "/users?limit=5", {"Authorization": "Bearer ak_newkey"})
-                    get(url + "/users?" + urllib.parse.urlencode({"condition": CONDITION}), {"Authorization": "Bearer ak_cond"})
+                    get(url + CONDITION_PATH, {"Authorization": "Bearer ak_cond"})
                     for i in range(50):  # changes, so the next --state save has work to do
                         get(url + "/users", {"Authorization": f"Bearer ak_saver{i % 5}"}, json.dumps({"id": f"s{i}"}).encode())
                     time.sleep(2.5)  # at least two saves
@@ -352,6 +373,7 @@ def main() -> int:
     by_name = dict(rows)
     default = headline["mockserver (default: a log line per request)"]
     condition = by_name["GET /users?condition=... (a clause of three, 200 users)"]["rps"]
+    new_condition = by_name["GET /users?condition=... (a new condition each request, 200 users)"]["rps"]
     sustained = by_name[f"POST /users, sustained {args.sustained} s"]
     checks = [
         ("GET /users/{id}, default, × ceiling", f"{default / ceiling_rps:.2f}", ">= 0.6", default / ceiling_rps >= 0.6),
@@ -377,6 +399,8 @@ def main() -> int:
     if prism_rps:
         checks[1:1] = [("GET /users/{id}, default, × Prism", f"{default / prism_rps:.1f}", ">= 4", default / prism_rps >= 4)]
         checks.append(("condition list, built-in data, × Prism's GET", f"{condition / prism_rps:.1f}", ">= 4", condition / prism_rps >= 4))
+        checks.append(("condition list, a new condition each request, × Prism's GET", f"{new_condition / prism_rps:.1f}", ">= 4",
+                       new_condition / prism_rps >= 4))
     for name in ("group_id", "user_id", "segment_id"):
         ratio = large[name] / small[name]
         checks.append((f"{name} filter, {args.large:,} vs 1,000 users (one client, median)",

@@ -8,7 +8,6 @@ every API request lands in the journal.
 from __future__ import annotations
 
 import asyncio
-import functools
 import hmac
 import itertools
 import logging
@@ -22,7 +21,7 @@ from aiohttp.http_exceptions import ContentEncodingError, TransferEncodingError
 from mockserver import control, fixtures, logs
 from mockserver.environments import Environments
 from mockserver.errors import (ApiError, Forbidden, HeadersTooLarge, InternalError, InvalidApiKey, InvalidApiVersion, InvalidRequest,
-                               MethodNotAllowed, NotAcceptable, NotFound, RequestTimeout, RequestTooLarge, UriTooLong)
+                               MethodNotAllowed, NotAcceptable, NotFound, RequestTimeout, RequestTooLarge, ServiceUnavailable, UriTooLong)
 from mockserver.frigade import handlers as frigade
 from mockserver.journal import Journal
 from mockserver.cors import Cors
@@ -90,20 +89,9 @@ def _bearer(request: web.Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" else None
 
 
-def _route_error(request: web.Request) -> web.HTTPException | None:
-    return request.match_info.http_exception
-
-
-def _gate_userflow(request: web.Request) -> None:
-    """Everything a Userflow request must pass before its handler runs."""
-    request[ENV] = request.app[ENVIRONMENTS].authorize(_bearer(request))
-    version = request.headers.get("Userflow-Version")
-    if version is not None and version != USERFLOW_VERSION:
-        raise InvalidApiVersion(f"Userflow-Version: unknown API version {version!r}; the only version is {USERFLOW_VERSION}")
-    accept = request.headers.get("Accept", "").strip()
-    if accept and not accepts_json(accept):
-        raise NotAcceptable(f"This API responds with application/json only; Accept was {accept!r}")
-    route_error = _route_error(request)
+def _route_error(request: web.Request) -> None:
+    """The router found no route (404), or none for this method (405): Userflow's answer."""
+    route_error = request.match_info.http_exception
     if isinstance(route_error, web.HTTPMethodNotAllowed):
         allowed = ", ".join(sorted(route_error.allowed_methods))
         raise MethodNotAllowed(f"{request.method} is not allowed on {request.path}; allowed: {allowed}", {"Allow": allowed})
@@ -111,48 +99,7 @@ def _gate_userflow(request: web.Request) -> None:
         raise NotFound(f"Unrecognized request URL ({request.method} {request.path})")
 
 
-def _gate_frigade(request: web.Request) -> None:
-    """Frigade: key -> environment; public keys only on /v1/public/*; unknown routes as NestJS answers them."""
-    request[ENV], request[FRIGADE_PRIVATE] = request.app[ENVIRONMENTS].authorize_frigade(_bearer(request))
-    if not request[FRIGADE_PRIVATE] and not request.path.startswith("/v1/public/"):
-        raise Forbidden("Forbidden resource")
-    if _route_error(request) is not None:
-        raise NotFound(f"Cannot {request.method} {request.path}")
-
-
-def _gate_proxied(request: web.Request) -> None:
-    """An API in proxy mode: the key names the environment (for the journal, scenarios and limits); everything else is
-    the upstream's to judge."""
-    environments = request.app[ENVIRONMENTS]
-    if request[API] == "frigade":
-        request[ENV], request[FRIGADE_PRIVATE] = environments.authorize_frigade(_bearer(request))
-    else:
-        request[ENV] = environments.authorize(_bearer(request))
-
-
 OPEN_CONTROL_PATHS = ("/__mock/health", "/__mock/")  # health checks, and the inspector page (it holds no data)
-
-
-def _has_admin_token(request: web.Request) -> bool:
-    token = request.app[SETTINGS].admin_token
-    given = (_bearer(request) or "").encode("utf-8", "surrogateescape")  # header bytes that are not UTF-8 are no token
-    return bool(token) and hmac.compare_digest(given, token.encode())
-
-
-def _gate_control(request: web.Request) -> None:
-    """The control API obeys only its own origin and callers that are not browsers (they send no Origin): a web page
-    elsewhere cannot reset, load scenarios or read the journal, unless it holds the admin token. With --admin-token,
-    everything but health and the inspector page needs 'Authorization: Bearer <token>'."""
-    origin = request.headers.get("Origin")
-    if origin is not None and origin.lower() != f"{request.scheme}://{request.host}".lower() and not _has_admin_token(request):
-        raise Forbidden(f"The control API answers only its own origin ({request.scheme}://{request.host}) and callers that are "
-                        f"not web pages; this request came from {origin!r}")
-    if request.app[SETTINGS].admin_token and request.path not in OPEN_CONTROL_PATHS and not _has_admin_token(request):
-        raise InvalidApiKey("The control API needs 'Authorization: Bearer <admin token>' (the server runs with --admin-token)")
-
-
-GATES = {"userflow": _gate_userflow, "frigade": _gate_frigade, "control": _gate_control}
-RENDERERS = {"userflow": userflow_error, "frigade": frigade_error, "control": userflow_error}
 
 
 def _translate(exc: web.HTTPException, request: web.Request) -> ApiError:
@@ -165,57 +112,91 @@ def _translate(exc: web.HTTPException, request: web.Request) -> ApiError:
     return error
 
 
-def _journal(request: web.Request, response: web.StreamResponse | None, started: float, fault: str | None) -> None:
-    """The exchange into the journal, and its line into the access log."""
-    env = request[ENV]
-    sent = getattr(response, "body", None) if response is not None else None
-    entry = request.app[JOURNAL].record(
-        time.time(), env.key if env else None, request[API], request.method, request.path, request.query_string,
-        request[REQUEST_ID], request.headers, request[BODY], None if response is None else response.status,
-        {} if response is None else response.headers, sent if isinstance(sent, bytes) else None, fault,
-        round((time.perf_counter() - started) * 1000, 3))
-    if logs.access is not None:
-        logs.access.line(entry.time, entry.method, entry.path, entry.status, fault, entry.duration_ms, entry.env, entry.request_id)
+RENDERERS = {"userflow": userflow_error, "frigade": frigade_error, "control": userflow_error}
 
 
-async def _answer(request: web.Request, handler) -> web.StreamResponse:
-    """An API request past its gate: concurrency and rate limits, latency, scenarios, then the handler."""
-    traffic.check_concurrency(request)
-    limits = request.app[LIMITS]
-    limits.in_flight += 1
-    try:
-        rate_headers = traffic.take_rate_limit(request)
-        response = spec = None
-        if traffic.wants_before_handler(request.app):
-            response, spec = await traffic.before_handler(request)
-        if response is None:
-            response = await handler(request)
-            if spec:  # a scripted status or headers on the mock's own answer
-                response.set_status(spec.get("status", response.status))
-                response.headers.update(spec.get("headers", {}))
-        if rate_headers:
-            response.headers.update(rate_headers)
+class Pipeline:
+    """The way of every request (see the module's docstring), installed as the app's request handler: what aiohttp's
+    Application._handle does for an app without middlewares or sub-applications -- route, then the handler -- with this
+    as the handler's one wrapper, and no middleware machinery per request. It holds the parts of the app it uses on
+    every request, so none is looked up per request."""
+
+    def __init__(self, app: web.Application):
+        self.app, self.router = app, app.router
+        self.settings, self.environments, self.journal, self.cors = app[SETTINGS], app[ENVIRONMENTS], app[JOURNAL], app[CORS]
+        self.limits, self.scenarios, self.deliverer, self.upstreams = app[LIMITS], app[SCENARIOS], app[DELIVERER], app[proxy.UPSTREAMS]
+        self.gates = {"userflow": self._gate_userflow, "frigade": self._gate_frigade}
+
+    async def __call__(self, request: web.Request) -> web.StreamResponse:
+        match_info = await self.router.resolve(request)
+        match_info.add_app(self.app)
+        match_info.freeze()
+        request._match_info = match_info
+        if request.headers.get(hdrs.EXPECT):  # Expect: 100-continue, answered as aiohttp answers it
+            response = await match_info.expect_handler(request)
+            await request.writer.drain()
+            if response is not None:
+                return response
+        return await self.run(request, match_info.handler)
+
+    async def run(self, request: web.Request, handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        request_id = request[REQUEST_ID] = next(REQUEST_IDS)
+        api = request[API] = api_of(request.path)
+        request[ENV] = request[DUE_WEBHOOKS] = body = None  # set once known: read without a lookup that can miss
+        cors = self.cors
+        try:
+            body = request[BODY] = await self._admit(request)  # kept for the proxy
+            if cors.is_preflight(request) and cors.wanted(api):  # before the key check: a preflight carries no key
+                response = cors.preflight(request, api)
+            elif api == "control":
+                self._gate_control(request)
+                response = await handler(request)
+            else:
+                proxied = api in self.upstreams
+                env = self._gate_proxied(request, api) if proxied else self.gates[api](request)
+                response = await self._answer(request, env, proxy.forward if proxied else handler)
+        except traffic.Fault as fault:
+            self._journal(request, api, request_id, request[ENV], body, None, started, fault.kind)
+            await traffic.perform_fault(request, fault)
+            raise asyncio.CancelledError() from None  # nothing more is written to this connection
+        except ApiError as exc:
+            response = RENDERERS[api](exc, request_id)
+        except web.HTTPException as exc:
+            response = RENDERERS[api](_translate(exc, request), request_id)
+        except Exception:
+            log.exception("unexpected error in %s %s (request %s)", request.method, request.path, request_id)
+            response = RENDERERS[api](InternalError("Something went wrong on the mock's end; the server log has the details"), request_id)
+        response.headers[REQUEST_ID_HEADER] = request_id
+        if body is None and request.body_exists:  # its body never came in whole: closed after this, not lingering
+            response.force_close()
+        cors.decorate(request, api, response)
+        if api != "control":
+            env = request[ENV]  # set by the gate, which may have refused the request after naming it
+            if env is not None:
+                traffic.after_response(self.app, env, request[DUE_WEBHOOKS])
+            self._journal(request, api, request_id, env, body, response, started, None)
         return response
-    finally:
-        limits.in_flight -= 1
 
-
-async def _admit(request: web.Request) -> None:
-    """What every request must pass first, whatever its API: not one of this server's own webhook deliveries, a URL
-    and headers within bounds, and its whole body read within --connection-timeout (a slow body is a 408, a corrupt
-    compressed one a 400), so nothing after this waits on the client."""
-    if request.headers.get(DELIVERY_HEADER) == request.app[DELIVERER].token:
-        raise Forbidden("This request is a webhook delivery of this mockserver to itself, which is refused: "
-                        "a webhook may not target the server that sends it")
-    if len(request.raw_path) > MAX_URL_BYTES:
-        raise UriTooLong(f"The URL is {len(request.raw_path):,} bytes long; at most {MAX_URL_BYTES:,} are accepted")
-    if len(request.raw_headers) > MAX_HEADERS:
-        raise HeadersTooLarge(f"The request has {len(request.raw_headers)} headers; at most {MAX_HEADERS} are accepted")
-    if request.body_exists:
-        timeout = request.app[SETTINGS].connection_timeout
+    async def _admit(self, request: web.Request) -> bytes | None:
+        """What every request must pass first, whatever its API: not one of this server's own webhook deliveries, a URL
+        and headers within bounds, and its whole body read within --connection-timeout (a slow body is a 408, a corrupt
+        compressed one a 400), so nothing after this waits on the client. Returns the body (None: there is none)."""
+        if request.headers.get(DELIVERY_HEADER) == self.deliverer.token:
+            raise Forbidden("This request is a webhook delivery of this mockserver to itself, which is refused: "
+                            "a webhook may not target the server that sends it")
+        if len(request.raw_path) > MAX_URL_BYTES:
+            raise UriTooLong(f"The URL is {len(request.raw_path):,} bytes long; at most {MAX_URL_BYTES:,} are accepted")
+        if len(request.raw_headers) > MAX_HEADERS:
+            raise HeadersTooLarge(f"The request has {len(request.raw_headers)} headers; at most {MAX_HEADERS} are accepted")
+        if not request.body_exists:
+            return None
+        if request.content.is_eof():  # all of it is here (a small body comes with the headers): nothing to wait for
+            return await request.read()
+        timeout = self.settings.connection_timeout
         try:
             async with asyncio.timeout(timeout):
-                request[BODY] = await request.read()
+                return await request.read()
         except TimeoutError:
             raise RequestTimeout(f"The request body did not arrive within {timeout:g} s (--connection-timeout)") from None
         except (ContentEncodingError, TransferEncodingError, web.RequestPayloadError) as exc:
@@ -223,57 +204,90 @@ async def _admit(request: web.Request) -> None:
             raise InvalidRequest(f"The request body cannot be read: {problem} "
                                  f"(Content-Encoding: {request.headers.get('Content-Encoding', 'none')})") from None
 
+    def _gate_userflow(self, request: web.Request):
+        """Everything a Userflow request must pass before its handler runs; its environment."""
+        env = request[ENV] = self.environments.authorize(_bearer(request))
+        headers = request.headers
+        version = headers.get("Userflow-Version")
+        if version is not None and version != USERFLOW_VERSION:
+            raise InvalidApiVersion(f"Userflow-Version: unknown API version {version!r}; the only version is {USERFLOW_VERSION}")
+        accept = headers.get("Accept", "").strip()
+        if accept and not accepts_json(accept):
+            raise NotAcceptable(f"This API responds with application/json only; Accept was {accept!r}")
+        if request.match_info.http_exception is not None:
+            _route_error(request)
+        return env
 
-async def _handle(app: web.Application, request: web.Request) -> web.StreamResponse:
-    """What aiohttp's Application._handle does for an application without middlewares or sub-applications -- route,
-    then the handler -- with the pipeline as that handler's one wrapper: no middleware machinery per request (a
-    cached chain, a wrapper coroutine that sets the current app). Installed as the app's request handler."""
-    match_info = await app.router.resolve(request)
-    match_info.add_app(app)
-    match_info.freeze()
-    request._match_info = match_info
-    if request.headers.get(hdrs.EXPECT):  # Expect: 100-continue, answered as aiohttp answers it
-        response = await match_info.expect_handler(request)
-        await request.writer.drain()
-        if response is not None:
-            return response
-    return await pipeline(request, match_info.handler)
+    def _gate_frigade(self, request: web.Request):
+        """Frigade: key -> environment; public keys only on /v1/public/*; unknown routes as NestJS answers them."""
+        env, private = self.environments.authorize_frigade(_bearer(request))
+        request[ENV], request[FRIGADE_PRIVATE] = env, private
+        if not private and not request.path.startswith("/v1/public/"):
+            raise Forbidden("Forbidden resource")
+        if request.match_info.http_exception is not None:
+            raise NotFound(f"Cannot {request.method} {request.path}")
+        return env
 
-
-async def pipeline(request: web.Request, handler) -> web.StreamResponse:
-    started = time.perf_counter()
-    request_id = request[REQUEST_ID] = next(REQUEST_IDS)
-    request[ENV] = request[BODY] = request[DUE_WEBHOOKS] = None  # set once known: read without a lookup that can miss
-    api = request[API] = api_of(request.path)
-    cors = request.app[CORS]
-    try:
-        await _admit(request)
-        if cors.is_preflight(request) and cors.wanted(api):  # before the key check: a preflight carries no key
-            response = cors.preflight(request, api)
+    def _gate_proxied(self, request: web.Request, api: str):
+        """An API in proxy mode: the key names the environment (for the journal, scenarios and limits); everything else
+        is the upstream's to judge."""
+        if api == "frigade":
+            env, request[FRIGADE_PRIVATE] = self.environments.authorize_frigade(_bearer(request))
         else:
-            proxied = api in request.app[proxy.UPSTREAMS]
-            (_gate_proxied if proxied else GATES[api])(request)
-            response = await handler(request) if api == "control" else await _answer(request, proxy.forward if proxied else handler)
-    except traffic.Fault as fault:
-        _journal(request, None, started, fault.kind)
-        await traffic.perform_fault(request, fault)
-        raise asyncio.CancelledError() from None  # nothing more is written to this connection
-    except ApiError as exc:
-        response = RENDERERS[api](exc, request_id)
-    except web.HTTPException as exc:
-        response = RENDERERS[api](_translate(exc, request), request_id)
-    except Exception:
-        log.exception("unexpected error in %s %s (request %s)", request.method, request.path, request_id)
-        response = RENDERERS[api](InternalError("Something went wrong on the mock's end; the server log has the details"), request_id)
-    response.headers[REQUEST_ID_HEADER] = request_id
-    if request.body_exists and request[BODY] is None:  # its body never came in whole: closed after this, not lingering
-        response.force_close()
-    cors.decorate(request, api, response)
-    if api != "control":
-        if request[ENV] is not None:
-            traffic.after_response(request)
-        _journal(request, response, started, None)
-    return response
+            env = self.environments.authorize(_bearer(request))
+        request[ENV] = env
+        return env
+
+    def _has_admin_token(self, request: web.Request) -> bool:
+        token = self.settings.admin_token
+        given = (_bearer(request) or "").encode("utf-8", "surrogateescape")  # header bytes that are not UTF-8 are no token
+        return bool(token) and hmac.compare_digest(given, token.encode())
+
+    def _gate_control(self, request: web.Request) -> None:
+        """The control API obeys only its own origin and callers that are not browsers (they send no Origin): a web page
+        elsewhere cannot reset, load scenarios or read the journal, unless it holds the admin token. With --admin-token,
+        everything but health and the inspector page needs 'Authorization: Bearer <token>'."""
+        origin = request.headers.get("Origin")
+        if origin is not None and origin.lower() != f"{request.scheme}://{request.host}".lower() and not self._has_admin_token(request):
+            raise Forbidden(f"The control API answers only its own origin ({request.scheme}://{request.host}) and callers that "
+                            f"are not web pages; this request came from {origin!r}")
+        if self.settings.admin_token and request.path not in OPEN_CONTROL_PATHS and not self._has_admin_token(request):
+            raise InvalidApiKey("The control API needs 'Authorization: Bearer <admin token>' (the server runs with --admin-token)")
+
+    async def _answer(self, request: web.Request, env, handler) -> web.StreamResponse:
+        """An API request past its gate: concurrency and rate limits, latency, scenarios, then the handler."""
+        limits = self.limits
+        if limits.max_in_flight and limits.in_flight >= limits.max_in_flight:
+            raise ServiceUnavailable(f"Too many requests in flight (the limit is {limits.max_in_flight}); try again shortly",
+                                     {"Retry-After": "1"})
+        limits.in_flight += 1
+        try:
+            rate_headers = traffic.take_rate_limit(limits, self.scenarios, env.key)
+            response = spec = None
+            if self.settings.latency_ms or self.scenarios.by_name:
+                response, spec = await traffic.before_handler(request)
+            if response is None:
+                response = await handler(request)
+                if spec:  # a scripted status or headers on the mock's own answer
+                    response.set_status(spec.get("status", response.status))
+                    response.headers.update(spec.get("headers", {}))
+            if rate_headers:
+                response.headers.update(rate_headers)
+            return response
+        finally:
+            limits.in_flight -= 1
+
+    def _journal(self, request: web.Request, api: str, request_id: str, env, body: bytes | None, response: web.StreamResponse | None,
+                 started: float, fault: str | None) -> None:
+        """The exchange into the journal, and its line into the access log."""
+        sent = None if response is None else getattr(response, "body", None)
+        entry = self.journal.record(
+            time.time(), env.key if env else None, api, request.method, request.path, request.query_string, request_id,
+            request.headers, body, None if response is None else response.status,
+            {} if response is None else response.headers, sent if isinstance(sent, bytes) else None, fault,
+            round((time.perf_counter() - started) * 1000, 3))
+        if logs.access is not None:
+            logs.access.line(entry.time, entry.method, entry.path, entry.status, fault, entry.duration_ms, entry.env, entry.request_id)
 
 
 async def _deliverer_context(app: web.Application):
@@ -315,7 +329,6 @@ async def _record_context(app: web.Application):
 
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(client_max_size=settings.max_body_bytes)
-    app._handle = functools.partial(_handle, app)  # every request goes through the pipeline (see _handle)
     app[SETTINGS] = settings
     app[CORS] = Cors(settings.cors_origins)
     app[SCHEMAS] = schemas = Schemas(strict=settings.strict)
@@ -346,4 +359,5 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_state_context)
     app.add_routes(control.routes())
     app.add_routes(operations.routes(userflow.OPERATIONS + frigade.OPERATIONS))
+    app._handle = Pipeline(app)  # every request goes through the pipeline (see Pipeline)
     return app

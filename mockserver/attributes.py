@@ -13,8 +13,7 @@ MISSING = object()
 
 def format_datetime(moment: datetime) -> str:
     """The one timestamp format of every Userflow object: 2022-10-17T12:34:56.000+00:00 (years zero-padded)."""
-    m = moment.astimezone(timezone.utc)
-    return f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}.{m.microsecond // 1000:03d}+00:00"
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds")  # milliseconds cut, not rounded
 
 
 def parse_datetime(value: str) -> datetime | None:

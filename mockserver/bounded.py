@@ -21,10 +21,10 @@ class BoundedLog:
         self.dropped = 0
         self._seqs = itertools.count(1)
 
-    def add(self, make: Callable[[int], T], cost: int = 0) -> T:
-        """Add the entry `make(seq)` builds; then drop the oldest while a bound is passed."""
+    def add(self, make: Callable[..., T], cost: int = 0, *args) -> T:
+        """Add the entry `make(seq, *args)` builds; then drop the oldest while a bound is passed."""
         seq = next(self._seqs)
-        entry = make(seq)
+        entry = make(seq, *args)
         self._items.append((seq, cost, entry))
         self.bytes += cost
         while len(self._items) > self.size or (self.bytes > self.budget and len(self._items) > 1):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import builtins
+import functools
 import operator
 
 import orjson
@@ -15,7 +16,10 @@ MAX_MATCHES = 10_000
 STORED = "stored_as"  # prepare() notes the data type of the attribute a comparison reads
 
 
+@functools.lru_cache(maxsize=256)  # the same condition comes again and again (paging through its matches)
 def parse(raw: str, schemas) -> dict:
+    """The condition `raw` (JSON text) as checked against condition.json; the same dict for the same text, read and
+    never changed."""
     try:
         condition = loads(raw)
     except ValueError as exc:
@@ -64,8 +68,8 @@ def compile(condition: dict, read, cache: str | None = None) -> Callable[[dict],
         return predicate
     names: dict = {"M": MISSING, "NUMBERS": (int, float)}
     source = f"def predicate(obj):\n    A = obj['attributes']\n    return {_expression(condition, read, names)}\n"
-    exec(builtins.compile(source, "<condition>", "exec"), names)
-    predicate = names["predicate"]
+    exec(_code(source).replace(), names)  # a code object of its own: the interpreter specializes code for one set of globals
+    predicate = names.pop("predicate")  # its globals keep no reference back to it: freed without the collector
     if key and not any(name.startswith("g") for name in names):  # reads only the object itself: the same anywhere
         if len(_COMPILED) >= 512:
             _COMPILED.clear()
@@ -74,6 +78,13 @@ def compile(condition: dict, read, cache: str | None = None) -> Callable[[dict],
 
 
 _COMPILED: dict = {}  # (prepared condition, how it is read) -> its predicate, for conditions that read only the object
+
+
+@functools.lru_cache(maxsize=512)
+def _code(source: str):
+    """A predicate's source compiled: the source names its values (c0, k0, t0 ...) and holds none, so conditions of one
+    shape share it, whatever they compare with."""
+    return builtins.compile(source, "<condition>", "exec")
 _SYMBOLS = {"eq": "==", "ne": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
 

@@ -69,9 +69,8 @@ class Journal:
         response_kept, response_size = clip(response_body)
         cost = (ENTRY_COST + len(request_kept or b"") + len(response_kept or b"")
                 + HEADER_COST * (len(request_headers) + len(response_headers)))
-        return self.log.add(lambda seq: Entry(seq, time, env, api, method, path, query, request_id, request_headers, request_kept,
-                                              request_size, response_status, response_headers, response_kept, response_size,
-                                              fault, duration_ms), cost)
+        return self.log.add(Entry, cost, time, env, api, method, path, query, request_id, request_headers, request_kept, request_size,
+                            response_status, response_headers, response_kept, response_size, fault, duration_ms)
 
     def query(self, env=None, method=None, path=None, since: int = 0, limit: int | None = None) -> list[dict]:
         """Matching entries after `since` (a seq), the newest `limit` of them, oldest first, bodies decoded."""

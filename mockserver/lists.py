@@ -6,6 +6,7 @@ kept up to date on every write, so a page costs O(log n + limit) however deep it
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import heapq
 import math
@@ -14,7 +15,7 @@ from collections.abc import Set as AbstractSet
 from itertools import islice
 from dataclasses import dataclass
 from typing import Iterator
-from urllib.parse import urlencode
+from urllib.parse import quote_plus, urlencode
 
 from mockserver.attributes import MISSING
 from mockserver.errors import InvalidRequest
@@ -76,14 +77,18 @@ class Order:
 
     @classmethod
     def parse(cls, values: list[str], allowed: tuple[str, ...], default: str) -> Order:
-        values = values or [default]
-        fields = []
-        for value in values:
-            name = value[1:] if value.startswith("-") else value
-            if name not in allowed:
-                raise InvalidRequest(f"order_by: cannot order by {name!r}; use one of {', '.join(allowed)} (prefix - for descending)")
-            fields.append((tuple(name.split(".")), value.startswith("-")))
-        return cls(tuple(fields))
+        return _order(cls, tuple(values or [default]), allowed)
+
+
+@functools.lru_cache(maxsize=256)  # a list asks for the same few orders again and again
+def _order(cls, values: tuple[str, ...], allowed: tuple[str, ...]) -> Order:
+    fields = []
+    for value in values:
+        name = value[1:] if value.startswith("-") else value
+        if name not in allowed:
+            raise InvalidRequest(f"order_by: cannot order by {name!r}; use one of {', '.join(allowed)} (prefix - for descending)")
+        fields.append((tuple(name.split(".")), value.startswith("-")))
+    return cls(tuple(fields))
 
 
 def _tail(keys: list, cursor) -> Iterator:
@@ -306,13 +311,20 @@ class Page:
         return cls(limit, query.one("starting_after") or None, Order.parse(query.many("order_by"), order_fields, default_order))
 
 
+@functools.lru_cache(maxsize=256)  # of parameters of at most a URL's 8 KiB: 4 MiB at most
+def _encoded(name: str, value: str) -> str:
+    """name=value as a URL's query has it; remembered, as the same parameters come again and again (paging through a
+    condition's matches repeats it, and a condition can be long)."""
+    return urlencode(((name, value),))
+
+
 def list_object(path: str, query: Query, data: list, has_more: bool) -> dict:
     """The list object; `url` and `next_page_url` repeat the request's pagination, filter, order-by and expand
     parameters, so following them gives pages of the same shape."""
-    params = [(k, urlencode(((k, v),))) for k, v in query.items()]  # each encoded once (a condition can be long)
+    params = [(k, _encoded(k, v)) for k, v in query.items()]
     url = path + ("?" + "&".join(pair for _, pair in params) if params else "")
     cursor = data[-1]["id"] if data else query.one("starting_after")
     next_params = [pair for k, pair in params if k != "starting_after"]
-    next_params += [urlencode((("starting_after", cursor),))] if cursor is not None else []
+    next_params += [f"starting_after={quote_plus(cursor)}"] if cursor is not None else []  # as urlencode writes it
     next_url = path + ("?" + "&".join(next_params) if next_params else "")
     return {"object": "list", "data": data, "has_more": has_more, "url": url, "next_page_url": next_url}

@@ -1,5 +1,5 @@
-"""What happens to an API request between its gate and its handler: concurrency and rate limits,
-added latency, scenario matching (scripted responses, delays, faults, webhook steps)."""
+"""What happens to an API request between its gate and its handler: rate limits, added latency, scenario matching
+(scripted responses, delays, faults, webhook steps)."""
 from __future__ import annotations
 
 import asyncio
@@ -8,10 +8,11 @@ import struct
 
 from aiohttp import web
 
-from mockserver.errors import ApiError, RateLimited, ServiceUnavailable, error_for_status
+from mockserver.errors import ApiError, RateLimited, error_for_status
 from mockserver.jsontext import loads
-from mockserver.keys import DELIVERER, DUE_WEBHOOKS, ENV, LIMITS, REQUEST_ID, SCENARIOS, SETTINGS
-from mockserver.scenarios import RequestView, Scenario, Step
+from mockserver.keys import DELIVERER, DUE_WEBHOOKS, ENV, REQUEST_ID, SCENARIOS, SETTINGS
+from mockserver.limits import Limits
+from mockserver.scenarios import RequestView, Scenario, Scenarios, Step
 from mockserver.webhooks import frigade_signer, userflow_signer
 from mockserver.wire import respond
 
@@ -48,9 +49,9 @@ async def _view(request: web.Request) -> RequestView:
                        request[REQUEST_ID])
 
 
-def take_rate_limit(request: web.Request) -> dict[str, str]:
-    """Count the request against its environment's rate limit: the X-RateLimit-* headers, or a 429."""
-    allowed, headers = request.app[LIMITS].take(request[ENV].key, request.app[SCENARIOS])
+def take_rate_limit(limits: Limits, scenarios: Scenarios, env_key: str) -> dict[str, str]:
+    """Count a request against its environment's rate limit: the X-RateLimit-* headers, or a 429."""
+    allowed, headers = limits.take(env_key, scenarios)
     if not allowed:
         window = headers["X-RateLimit-Limit"]
         raise RateLimited(f"Too many requests: this environment allows {window} requests per window; retry after "
@@ -58,11 +59,10 @@ def take_rate_limit(request: web.Request) -> dict[str, str]:
     return headers
 
 
-def after_response(request: web.Request) -> None:
-    """Webhook steps the request made due, then every notification it caused, go to the deliverer."""
-    env, due = request[ENV], request[DUE_WEBHOOKS]
+def after_response(app: web.Application, env, due: list[tuple[Scenario, Step]] | None) -> None:
+    """Webhook steps a request made due, then every notification it caused, go to the deliverer."""
     if due or env.userflow.outbox or env.frigade.outbox:
-        fire_webhook_steps(request.app, env, due or [])
+        fire_webhook_steps(app, env, due or [])
 
 
 def fire_webhook_steps(app: web.Application, env, due: list[tuple[Scenario, Step]]) -> None:
@@ -78,11 +78,6 @@ def fire_webhook_steps(app: web.Application, env, due: list[tuple[Scenario, Step
         except ApiError as exc:
             step.error = f"webhook not sent: {exc.message}"
     send_outboxes(app, env)
-
-
-def wants_before_handler(app: web.Application) -> bool:
-    """Whether before_handler has anything to do (latency, or a scenario loaded): most requests skip it."""
-    return bool(app[SETTINGS].latency_ms or app[SCENARIOS].by_name)
 
 
 async def before_handler(request: web.Request) -> tuple[web.StreamResponse | None, dict | None]:
@@ -109,13 +104,6 @@ async def before_handler(request: web.Request) -> tuple[web.StreamResponse | Non
         # rendered by the pipeline as the API's own error body for that status
         raise error_for_status(status, f"Scripted {status} from scenario {spec['scenario']!r}, step {spec['step']}", spec.get("headers"))
     return None, spec
-
-
-def check_concurrency(request: web.Request) -> None:
-    limits = request.app[LIMITS]
-    if limits.max_in_flight and limits.in_flight >= limits.max_in_flight:
-        raise ServiceUnavailable(f"Too many requests in flight (the limit is {limits.max_in_flight}); try again shortly",
-                                 {"Retry-After": "1"})
 
 
 async def perform_fault(request: web.Request, fault: Fault) -> None:

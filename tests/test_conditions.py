@@ -202,3 +202,26 @@ async def test_a_condition_on_an_integer_beyond_64_bits_is_answered(api):
     huge = 10 ** 30
     assert await ids(api, attr("project_count", "lt", value=huge)) == ["alice", "bob", "carol", "dave"]
     assert await ids(api, attr("project_count", "gt", value=huge)) == []
+
+
+async def test_a_repeated_condition_sees_every_write_made_since(api):
+    """Paging through a condition's matches scans once; any write in the environment since (a new user, a changed
+    attribute, a deleted user, a membership, a group's attribute) is seen by the next request with that condition."""
+    pro = attr("plan", "eq", value="pro")
+    by_group = attr("group/plan", "eq", value="pro")
+    assert await ids(api, pro) == ["alice"]
+    assert await ids(api, pro) == ["alice"]
+    await api.ok("POST", "/users", json={"id": "erin", "attributes": {"plan": "pro"}})
+    assert await ids(api, pro) == ["alice", "erin"]
+    await api.ok("POST", "/users", json={"id": "bob", "attributes": {"plan": "Pro"}})
+    assert await ids(api, pro) == ["alice", "bob", "erin"]
+    await api.ok("DELETE", "/users/alice")
+    assert await ids(api, pro) == ["bob", "erin"]
+    assert await ids(api, by_group) == ["bob"]  # acme's plan is pro, and bob is its member
+    await api.ok("POST", "/users", json={"id": "dave", "groups": [{"id": "acme"}]})
+    assert await ids(api, by_group) == ["bob", "dave"]
+    await api.ok("POST", "/groups", json={"id": "acme", "attributes": {"plan": "free"}})
+    assert await ids(api, by_group) == []
+    page = await api.ok("GET", "/users", params={"condition": json.dumps(attr("plan", "ne", value="x")), "limit": "2"})
+    following = await api.ok("GET", page["next_page_url"])
+    assert [o["id"] for o in page["data"] + following["data"]] == ["bob", "carol", "dave", "erin"]

@@ -7,6 +7,8 @@ import string
 import uuid
 from datetime import datetime, timezone
 
+import orjson
+
 from mockserver import conditions, expand
 from mockserver.attributes import MISSING, Update, format_datetime, parse_datetime
 from mockserver.errors import InvalidRequest, NotFound
@@ -121,11 +123,16 @@ class UserflowStore(Seeded):
         self.subscriptions = Collection()
         self.secrets = Layer()  # subscription id -> secret, shown only at creation
         self.outbox: list[dict] = []  # notifications waiting to be handed to the deliverer
+        self.last_scan: tuple | None = None  # (what was scanned for, the environment's write count then, the ids found)
 
     def fork(self, changes: Changes) -> UserflowStore:
         """An environment: this sealed seed read through layers of its own, whose writes count in `changes`."""
         source = Source(0)  # begin_run gives it its own material
-        return super().fork(changes, source=source, definitions=self.definitions.fork(changes, source=source), outbox=[])
+        return super().fork(changes, source=source, definitions=self.definitions.fork(changes, source=source), outbox=[],
+                            last_scan=None)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "last_scan": None}  # --state keeps the data, not what a scan found
 
     # -- identity and time ---------------------------------------------------------------------
     def begin_run(self, material: int) -> None:
@@ -187,19 +194,37 @@ class UserflowStore(Seeded):
     async def _filtered_page(self, collection, page, candidates, scope, email, segment_id, condition):
         """A page of users or groups passing the `email`, `segment_id` and `condition` filters. A condition is
         evaluated once per object: the scan that counts its matches (at most 10,000) also gives the page's candidates."""
-        tests = []
-        if email is not None:
-            tests.append(lambda obj: obj["attributes"].get("email") == email)
-        if segment_id is not None:
-            tests.append(self._predicate(self._segment(segment_id, scope)["condition"], scope))
-        if condition is not None:
-            tests.append(self._predicate(condition, scope))
-        test = (tests[0] if len(tests) == 1 else lambda obj: all(t(obj) for t in tests)) if tests else None
-        if condition is not None:
-            matched = await collection.scan(test)
-            conditions.filter_count_guard(len(matched))
-            candidates, test = matched if candidates is None else [i for i in matched if i in candidates], None
-        return collection.page(page, candidates, test)
+        def make_test():
+            tests = []
+            if email is not None:
+                tests.append(lambda obj: obj["attributes"].get("email") == email)
+            if segment_id is not None:
+                tests.append(self._predicate(self._segment(segment_id, scope)["condition"], scope))
+            if condition is not None:
+                tests.append(self._predicate(condition, scope))
+            return (tests[0] if len(tests) == 1 else lambda obj: all(t(obj) for t in tests)) if tests else None
+        if condition is None:
+            return collection.page(page, candidates, make_test())
+        matched = await self._scan(collection, make_test, (scope, email, segment_id, condition))
+        conditions.filter_count_guard(len(matched))
+        return collection.page(page, matched if candidates is None else [i for i in matched if i in candidates])
+
+    async def _scan(self, collection, make_test, sought: tuple) -> list:
+        """The ids of the objects passing `make_test()`; the last scan's while the environment has written nothing
+        since and the same filters are asked for (paging through a condition's matches scans once, not once a page)."""
+        changes = self.__dict__.get("_changes")  # a fork's write count (the seed is never asked)
+        try:
+            key = orjson.dumps(sought, option=orjson.OPT_SORT_KEYS) if changes is not None else None
+        except TypeError:  # an integer beyond 64 bits: scanned every time
+            key = None
+        last = self.last_scan
+        if key is not None and last is not None and last[0] == key and last[1] == changes.count:
+            return last[2]
+        count = changes.count if key is not None else None
+        matched = await collection.scan(make_test())
+        if key is not None and changes.count == count:  # nothing was written while the scan ran
+            self.last_scan = (key, count, matched)
+        return matched
 
     def _predicate(self, condition: dict, scope: str):
         """A condition on users or groups as one function of the object (see conditions.compile)."""
