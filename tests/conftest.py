@@ -23,6 +23,15 @@ SCHEMAS = Schemas()
 _keys = itertools.count(1)
 
 
+async def raw_request(port: int, data: bytes) -> bytes:
+    """Raw bytes in, everything the server writes until it closes the connection out."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(data)
+    answer = await asyncio.wait_for(reader.read(), 5)
+    writer.close()
+    return answer
+
+
 def assert_valid(schema: str, body) -> None:
     problems = SCHEMAS.errors(schema, body)
     assert not problems, f"response does not match {schema}: {problems}"

@@ -1,8 +1,8 @@
 """HTTP-level behaviour: keys, versions, content negotiation, status codes, strict mode, request ids."""
-import asyncio
 import json
 
 import pytest
+from conftest import raw_request
 
 from mockserver.keys import ENVIRONMENTS
 
@@ -125,15 +125,6 @@ async def test_deeply_nested_json_is_400_not_500(api, depth):
     assert reply.status == 400 and "condition: not valid JSON (nested more than 64 levels deep)" in reply.body["error"]["message"]
 
 
-async def _exchange(port: int, data: bytes) -> bytes:
-    """Raw bytes in, everything the server writes until it closes the connection out."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(data)
-    answer = await asyncio.wait_for(reader.read(), 5)
-    writer.close()
-    return answer
-
-
 def _answers(raw: bytes) -> list[tuple[bytes, dict, bytes]]:
     """(status line, headers, body) of each answer in `raw`, each body exactly its Content-Length."""
     found = []
@@ -152,7 +143,7 @@ async def test_json_answers_on_the_wire(api):
     request id, then exactly the body. Keep-alive holds across answers, `Connection: close` closes after its answer,
     and HTTP/1.0 and HEAD are answered as HTTP says."""
     key = f"Authorization: Bearer {api.key}\r\nHost: x".encode()
-    raw = await _exchange(api.client.port, b"GET /users/alice HTTP/1.1\r\n%s\r\n\r\n" % key
+    raw = await raw_request(api.client.port, b"GET /users/alice HTTP/1.1\r\n%s\r\n\r\n" % key
                           + b"GET /users/nobody HTTP/1.1\r\n%s\r\n\r\n" % key
                           + b"GET /users/bob HTTP/1.1\r\n%s\r\nConnection: close\r\n\r\n" % key)
     (alice_status, alice, alice_body), (missing_status, missing, missing_body), (bob_status, bob, bob_body) = _answers(raw)
@@ -162,7 +153,7 @@ async def test_json_answers_on_the_wire(api):
     assert "connection" not in alice  # HTTP/1.1 keeps the connection open by default
     assert missing_status == b"HTTP/1.1 404 Not Found" and json.loads(missing_body)["error"]["code"] == "not_found"
     assert bob_status == b"HTTP/1.1 200 OK" and json.loads(bob_body)["id"] == "bob" and bob["connection"] == "close"
-    [(status, old, body)] = _answers(await _exchange(api.client.port, b"GET /users/carol HTTP/1.0\r\n%s\r\n\r\n" % key))
+    [(status, old, body)] = _answers(await raw_request(api.client.port, b"GET /users/carol HTTP/1.0\r\n%s\r\n\r\n" % key))
     assert status == b"HTTP/1.0 200 OK" and json.loads(body)["id"] == "carol" and int(old["content-length"]) == len(body)
-    head = await _exchange(api.client.port, b"HEAD /users/dave HTTP/1.1\r\n%s\r\nConnection: close\r\n\r\n" % key)
+    head = await raw_request(api.client.port, b"HEAD /users/dave HTTP/1.1\r\n%s\r\nConnection: close\r\n\r\n" % key)
     assert head.startswith(b"HTTP/1.1 200 OK\r\n") and head.endswith(b"\r\n\r\n")  # the headers, and no body

@@ -21,7 +21,7 @@ from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, Thread
 import aiohttp
 import pytest
 
-from conftest import SMALL
+from conftest import SMALL, raw_request
 
 BUDGETS = ["--journal-bytes", "4M", "--webhook-queue-bytes", "256K", "--webhook-log-bytes", "1M", "--webhook-reply-bytes", "64K",
            "--connection-timeout", "1", "--max-connections", "64", "--webhook-timeout", "0.5", "--webhook-retry-delay", "0.05",
@@ -431,14 +431,6 @@ async def test_scripted_headers_cannot_break_http(sidecar, headers, problem):
     scenario = {"name": "framing", "steps": [{"request": {"path": "/users"}, "response": {"status": 200, "headers": headers}}]}
     status, reply = await call("POST", f"{sidecar.url}/__mock/scenarios", json=scenario)
     assert status == 400 and problem in reply["error"]["message"]
-
-
-async def raw_request(port: int, data: bytes) -> bytes:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(data)
-    answer = await asyncio.wait_for(reader.read(), 5)
-    writer.close()
-    return answer
 
 
 async def test_the_http_layers_errors_come_in_the_apis_format(sidecar):
