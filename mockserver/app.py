@@ -214,8 +214,7 @@ class Pipeline:
         accept = headers.get("Accept", "").strip()
         if accept and not accepts_json(accept):
             raise NotAcceptable(f"This API responds with application/json only; Accept was {accept!r}")
-        if request.match_info.http_exception is not None:
-            _route_error(request)
+        _route_error(request)
         return env
 
     def _gate_frigade(self, request: web.Request):

@@ -83,7 +83,7 @@ _COMPILED: dict = {}  # (prepared condition, how it is read) -> its predicate, f
 @functools.lru_cache(maxsize=512)
 def _code(source: str):
     """A predicate's source compiled: the source names its values (c0, k0, t0 ...) and holds none, so conditions of one
-    shape share it, whatever they compare with."""
+    shape are compiled once, whatever they compare with (each predicate then runs a copy of its own)."""
     return builtins.compile(source, "<condition>", "exec")
 _SYMBOLS = {"eq": "==", "ne": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from aiohttp import hdrs, web
-from aiohttp.helpers import rfc822_formatted_time
+from aiohttp.helpers import must_be_empty_body, rfc822_formatted_time
 from aiohttp.http import SERVER_SOFTWARE, HttpVersion11
 from aiohttp.http_writer import _serialize_headers
 
@@ -60,9 +60,9 @@ class JsonResponse(web.Response):
     without a body, HTTP/1.0 -- takes aiohttp's own path. No on_response_prepare signal is used by this app."""
 
     async def prepare(self, request: web.BaseRequest):
-        status, method = self._status, request.method
+        status = self._status
         if (self._payload_writer is not None or self._eof_sent or request.version != HttpVersion11 or self._compression
-                or self._cookies or method == "HEAD" or method == "CONNECT" or status < 200 or status == 204 or status == 304):
+                or self._cookies or must_be_empty_body(request.method, status)):
             return await super().prepare(request)
         keep_alive = self._keep_alive
         if keep_alive is None:
