@@ -14,6 +14,7 @@ import logging
 import secrets
 import time
 from http import HTTPStatus
+from typing import NoReturn
 
 from aiohttp import hdrs, web
 from aiohttp.http_exceptions import ContentEncodingError, TransferEncodingError
@@ -56,8 +57,8 @@ def accepts_json(accept: str) -> bool:
             return True
     return False
 # req_ + 12 random hex digits for this process + an 8-digit counter: unique, and cheaper than a uuid per request
-_PROCESS = secrets.token_hex(6)
-REQUEST_IDS = (f"req_{_PROCESS}{n:08x}" for n in itertools.count(1))
+REQUEST_ID_PREFIX = f"req_{secrets.token_hex(6)}"
+REQUEST_NUMBERS = itertools.count(1)
 
 
 def api_of(path: str) -> str:
@@ -89,14 +90,12 @@ def _bearer(request: web.Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" else None
 
 
-def _route_error(request: web.Request) -> None:
+def _route_error(request: web.Request, route_error: web.HTTPException) -> NoReturn:
     """The router found no route (404), or none for this method (405): Userflow's answer."""
-    route_error = request.match_info.http_exception
     if isinstance(route_error, web.HTTPMethodNotAllowed):
         allowed = ", ".join(sorted(route_error.allowed_methods))
         raise MethodNotAllowed(f"{request.method} is not allowed on {request.path}; allowed: {allowed}", {"Allow": allowed})
-    if route_error is not None:
-        raise NotFound(f"Unrecognized request URL ({request.method} {request.path})")
+    raise NotFound(f"Unrecognized request URL ({request.method} {request.path})")
 
 
 OPEN_CONTROL_PATHS = ("/__mock/health", "/__mock/")  # health checks, and the inspector page (it holds no data)
@@ -141,13 +140,16 @@ class Pipeline:
 
     async def run(self, request: web.Request, handler) -> web.StreamResponse:
         started = time.perf_counter()
-        request_id = request[REQUEST_ID] = next(REQUEST_IDS)
-        api = request[API] = api_of(request.path)
-        request[ENV] = request[DUE_WEBHOOKS] = body = None  # set once known: read without a lookup that can miss
-        cors = self.cors
+        request_id = f"{REQUEST_ID_PREFIX}{next(REQUEST_NUMBERS):08x}"
+        api = api_of(request.path)
+        # the request's own values, for whoever reads them later (ENV and DUE_WEBHOOKS are set once known; read without a
+        # lookup that can miss); written into the request's mapping in one step, as request[KEY] = value would
+        state = request._state
+        state.update({REQUEST_ID: request_id, API: api, ENV: None, DUE_WEBHOOKS: None})
+        cors, body = self.cors, None
         try:
-            body = request[BODY] = await self._admit(request)  # kept for the proxy
-            if cors.is_preflight(request) and cors.wanted(api):  # before the key check: a preflight carries no key
+            body = state[BODY] = await self._admit(request)  # kept for the proxy
+            if api in cors.apis and cors.is_preflight(request):  # before the key check: a preflight carries no key
                 response = cors.preflight(request, api)
             elif api == "control":
                 self._gate_control(request)
@@ -157,7 +159,7 @@ class Pipeline:
                 env = self._gate_proxied(request, api) if proxied else self.gates[api](request)
                 response = await self._answer(request, env, proxy.forward if proxied else handler)
         except traffic.Fault as fault:
-            self._journal(request, api, request_id, request[ENV], body, None, started, fault.kind)
+            self._journal(request, api, request_id, state[ENV], body, None, started, fault.kind)
             await traffic.perform_fault(request, fault)
             raise asyncio.CancelledError() from None  # nothing more is written to this connection
         except ApiError as exc:
@@ -170,11 +172,14 @@ class Pipeline:
         response.headers[REQUEST_ID_HEADER] = request_id
         if body is None and request.body_exists:  # its body never came in whole: closed after this, not lingering
             response.force_close()
-        cors.decorate(request, api, response)
+        if api in cors.apis:
+            cors.decorate(request, api, response)
         if api != "control":
-            env = request[ENV]  # set by the gate, which may have refused the request after naming it
-            if env is not None:
-                traffic.after_response(self.app, env, request[DUE_WEBHOOKS])
+            env = state[ENV]  # set by the gate, which may have refused the request after naming it
+            if env is not None:  # webhook steps the request made due, then every notification it caused
+                due = state[DUE_WEBHOOKS]
+                if due or env.userflow.outbox or env.frigade.outbox:
+                    traffic.fire_webhook_steps(self.app, env, due or [])
             self._journal(request, api, request_id, env, body, response, started, None)
         return response
 
@@ -206,7 +211,7 @@ class Pipeline:
 
     def _gate_userflow(self, request: web.Request):
         """Everything a Userflow request must pass before its handler runs; its environment."""
-        env = request[ENV] = self.environments.authorize(_bearer(request))
+        env = request._state[ENV] = self.environments.authorize(_bearer(request))
         headers = request.headers
         version = headers.get("Userflow-Version")
         if version is not None and version != USERFLOW_VERSION:
@@ -214,13 +219,15 @@ class Pipeline:
         accept = headers.get("Accept", "").strip()
         if accept and not accepts_json(accept):
             raise NotAcceptable(f"This API responds with application/json only; Accept was {accept!r}")
-        _route_error(request)
+        route_error = request._match_info.http_exception
+        if route_error is not None:
+            _route_error(request, route_error)
         return env
 
     def _gate_frigade(self, request: web.Request):
         """Frigade: key -> environment; public keys only on /v1/public/*; unknown routes as NestJS answers them."""
         env, private = self.environments.authorize_frigade(_bearer(request))
-        request[ENV], request[FRIGADE_PRIVATE] = env, private
+        request._state.update({ENV: env, FRIGADE_PRIVATE: private})
         if not private and not request.path.startswith("/v1/public/"):
             raise Forbidden("Forbidden resource")
         if request.match_info.http_exception is not None:
@@ -261,9 +268,12 @@ class Pipeline:
                                      {"Retry-After": "1"})
         limits.in_flight += 1
         try:
-            rate_headers = traffic.take_rate_limit(limits, self.scenarios, env.key)
+            scenarios = self.scenarios
+            rate_headers = None
+            if limits.default is not None or limits.windows or scenarios.by_name:  # else no limit anywhere: nothing to count
+                rate_headers = traffic.take_rate_limit(limits, scenarios, env.key)
             response = spec = None
-            if self.settings.latency_ms or self.scenarios.by_name:
+            if self.settings.latency_ms or scenarios.by_name:
                 response, spec = await traffic.before_handler(request)
             if response is None:
                 response = await handler(request)
@@ -279,7 +289,7 @@ class Pipeline:
     def _journal(self, request: web.Request, api: str, request_id: str, env, body: bytes | None, response: web.StreamResponse | None,
                  started: float, fault: str | None) -> None:
         """The exchange into the journal, and its line into the access log."""
-        sent = None if response is None else getattr(response, "body", None)
+        sent = None if response is None else response._body  # bytes, or a payload aiohttp streams (not kept)
         entry = self.journal.record(
             time.time(), env.key if env else None, api, request.method, request.path, request.query_string, request_id,
             request.headers, body, None if response is None else response.status,

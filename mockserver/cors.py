@@ -23,6 +23,8 @@ TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 class Cors:
     def __init__(self, origins: tuple[str, ...]):
         self.origins = frozenset(origins)  # empty: the defaults (any origin for Frigade, none for Userflow)
+        # the APIs that answer preflights and may put CORS headers on an answer (the others need no look at a request)
+        self.apis = frozenset(api for api in ("userflow", "frigade") if self.wanted(api))
 
     def allowed(self, api: str, origin: str | None) -> str | None:
         """The Access-Control-Allow-Origin a request from `origin` to `api` gets, or None for none."""

@@ -9,15 +9,8 @@ from mockserver.bounded import BoundedLog
 from mockserver.jsontext import loads
 
 MAX_BODY = 64 * 1024  # of each body, what is kept
-ENTRY_COST = 512  # bytes an entry costs beside its bodies, and HEADER_COST per header: estimates, not measurements
+ENTRY_COST = 512  # bytes an entry costs beside its bodies and request headers, and HEADER_COST per response header: estimates
 HEADER_COST = 64
-
-
-def clip(raw: bytes | None) -> tuple[bytes | None, int]:
-    """(what is kept of a body, its whole size)."""
-    if not raw:
-        return None, 0
-    return raw[:MAX_BODY], len(raw)
 
 
 def _body(raw: bytes | None, size: int):
@@ -31,8 +24,25 @@ def _body(raw: bytes | None, size: int):
         return raw.decode("utf-8", "replace")
 
 
+def _head(headers) -> str:
+    """A request's headers as one string, one 'Name: value' line each: what the journal keeps of them. An entry lives
+    for the next `size` requests, and one string costs less to keep that long than a header mapping and its values
+    (HTTP allows no CR or LF in a name or value)."""
+    return "\r\n".join(map(": ".join, headers.items()))
+
+
+def _headers(head: str) -> dict[str, str]:
+    """The mapping _head() was made of (a name given twice: its first value, as dict() of the mapping gives)."""
+    headers: dict[str, str] = {}
+    for line in head.split("\r\n") if head else ():
+        name, _, value = line.partition(": ")
+        headers.setdefault(name, value)
+    return headers
+
+
 class Entry(NamedTuple):
-    """One exchange as it happened, held by reference (headers, bodies cut to MAX_BODY, a float time)."""
+    """One exchange as it happened: the request's headers as one string (see _head), the response's held by reference,
+    bodies cut to MAX_BODY, a float time."""
     seq: int
     time: float
     env: str | None
@@ -41,7 +51,7 @@ class Entry(NamedTuple):
     path: str
     query: str
     request_id: str
-    request_headers: object
+    request_headers: str
     request_body: bytes | None
     request_size: int
     status: int | None
@@ -65,11 +75,13 @@ class Journal:
 
     def record(self, time: float, env, api, method, path, query, request_id, request_headers, request_body: bytes | None,
                response_status, response_headers, response_body: bytes | None, fault, duration_ms: float) -> Entry:
-        request_kept, request_size = clip(request_body)
-        response_kept, response_size = clip(response_body)
-        cost = (ENTRY_COST + len(request_kept or b"") + len(response_kept or b"")
-                + HEADER_COST * (len(request_headers) + len(response_headers)))
-        return self.log.add(Entry, cost, time, env, api, method, path, query, request_id, request_headers, request_kept, request_size,
+        # of each body, the first MAX_BODY bytes are kept (None: there was none) and its whole size
+        request_size, response_size = len(request_body or b""), len(response_body or b"")
+        request_kept = request_body[:MAX_BODY] if request_size else None
+        response_kept = response_body[:MAX_BODY] if response_size else None
+        head = _head(request_headers)
+        cost = ENTRY_COST + len(head) + min(request_size, MAX_BODY) + min(response_size, MAX_BODY) + HEADER_COST * len(response_headers)
+        return self.log.add(Entry, cost, time, env, api, method, path, query, request_id, head, request_kept, request_size,
                             response_status, response_headers, response_kept, response_size, fault, duration_ms)
 
     def query(self, env=None, method=None, path=None, since: int = 0, limit: int | None = None) -> list[dict]:
@@ -83,7 +95,7 @@ class Journal:
     def _decoded(e: Entry) -> dict:
         return {"time": format_datetime(datetime.fromtimestamp(e.time, timezone.utc)), "env": e.env, "api": e.api,
                 "method": e.method, "path": e.path, "query": e.query, "request_id": e.request_id,
-                "request": {"headers": dict(e.request_headers), "body": _body(e.request_body, e.request_size)},
+                "request": {"headers": _headers(e.request_headers), "body": _body(e.request_body, e.request_size)},
                 "response": {"status": e.status, "headers": dict(e.response_headers),
                              "body": _body(e.response_body, e.response_size)},
                 "fault": e.fault, "duration_ms": e.duration_ms, "seq": e.seq}

@@ -55,8 +55,6 @@ class Limits:
         return self.default
 
     def take(self, env: str, scenarios) -> tuple[bool, dict[str, str]]:
-        if self.default is None and not self.windows and not scenarios.by_name:
-            return True, {}  # no limit anywhere: the common case costs nothing
         limit = self.limit_for(env, scenarios)
         if limit is None:
             self.windows.pop(env, None)

@@ -59,12 +59,6 @@ def take_rate_limit(limits: Limits, scenarios: Scenarios, env_key: str) -> dict[
     return headers
 
 
-def after_response(app: web.Application, env, due: list[tuple[Scenario, Step]] | None) -> None:
-    """Webhook steps a request made due, then every notification it caused, go to the deliverer."""
-    if due or env.userflow.outbox or env.frigade.outbox:
-        fire_webhook_steps(app, env, due or [])
-
-
 def fire_webhook_steps(app: web.Application, env, due: list[tuple[Scenario, Step]]) -> None:
     """Emit the webhook steps that are due, in the environment given; a step that cannot be emitted keeps its error."""
     for _, step in due:

@@ -5,11 +5,12 @@ from aiohttp import hdrs, web
 from aiohttp.helpers import must_be_empty_body, rfc822_formatted_time
 from aiohttp.http import SERVER_SOFTWARE, HttpVersion11
 from aiohttp.http_writer import _serialize_headers
+from aiohttp.web_response import MAX_SYNC_CHUNK_SIZE, REASON_PHRASES
+from multidict import CIMultiDict
 
 from mockserver.errors import InvalidRequest, UnsupportedMediaType
 from mockserver.jsontext import Unusable, dumps, loads, without_nulls
 from mockserver.keys import SCHEMAS
-
 
 
 def is_json(media_type: str) -> bool:
@@ -57,7 +58,20 @@ class JsonResponse(web.Response):
     """A JSON answer, written as aiohttp writes a Response (the same status line, headers and body, the same checks on
     header values) but in one step: aiohttp's general path (compression, chunking, cookies, signals, a writer in
     stages) costs more than everything else an HTTP/1.1 answer with a body needs. Anything else -- HEAD, a status
-    without a body, HTTP/1.0 -- takes aiohttp's own path. No on_response_prepare signal is used by this app."""
+    without a body, HTTP/1.0 -- takes aiohttp's own path. No on_response_prepare signal is used by this app. It is made as
+    web.Response(body=body, status=status, headers=headers, content_type="application/json") makes one, in one step
+    (a Content-Type among `headers` wins)."""
+    _compressed_body = None
+    _zlib_executor_size = MAX_SYNC_CHUNK_SIZE
+    _zlib_executor = None
+
+    def __init__(self, body: bytes, status: int = 200, headers=None):
+        self._state = {}
+        self._headers = real = CIMultiDict(headers) if headers else CIMultiDict()
+        real.setdefault(hdrs.CONTENT_TYPE, "application/json")
+        self._status = status = int(status)
+        self._reason = REASON_PHRASES.get(status, "")
+        self._body = body
 
     async def prepare(self, request: web.BaseRequest):
         status = self._status
@@ -83,7 +97,7 @@ class JsonResponse(web.Response):
 
 
 def respond(payload, status: int = 200, headers=None) -> web.Response:
-    return JsonResponse(body=dumps(payload), status=status, headers=headers, content_type="application/json")
+    return JsonResponse(dumps(payload), status, headers)
 
 
 

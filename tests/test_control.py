@@ -49,6 +49,16 @@ async def test_journal_records_requests_and_responses(api):
     assert (await api.ok("GET", "/__mock/requests"))["count"] == 3  # the control API is not journaled
 
 
+async def test_journal_keeps_the_headers_as_sent_and_as_answered(api):
+    await api.get("/users/alice", headers={"X-Note": "a: b, c", "User-Agent": "sdk/1.0"})
+    entry = (await api.ok("GET", "/__mock/requests", params={"path": "/users/alice"}))["requests"][0]
+    sent, answered = entry["request"]["headers"], entry["response"]["headers"]
+    assert sent["X-Note"] == "a: b, c" and sent["User-Agent"] == "sdk/1.0" and sent["Authorization"] == f"Bearer {api.key}"
+    # what the answer carried on the wire, including what is set as it is written
+    assert answered["Content-Type"] == "application/json" and answered["X-Request-Id"] == entry["request_id"]
+    assert int(answered["Content-Length"]) > 0 and answered["Date"].endswith(" GMT")
+
+
 async def test_journal_is_bounded(make_api):
     api = await make_api(journal_size=3)
     for i in range(5):

@@ -1,5 +1,4 @@
 """The README's commands and examples match the real command line (tests/test_install.py runs the Dockerfile)."""
-import json
 import re
 import shlex
 import socket

@@ -152,6 +152,14 @@ async def test_scripted_body_and_scripted_status_on_the_mocks_answer(api):
     assert reply.status == 202 and reply.headers["X-Scripted"] == "yes" and reply.body["attributes"]["name"] == "Bob Brown"
 
 
+async def test_a_scripted_body_with_its_own_content_type(api):
+    await load(api, {"name": "ct", "steps": [{"request": {"path": "/users/alice"}, "response": {
+        "status": 400, "headers": {"Content-Type": "application/problem+json"}, "body": {"title": "scripted"}}}]})
+    async with api.client.get("/users/alice", headers={"Authorization": f"Bearer {api.key}"}) as reply:
+        assert reply.status == 400 and reply.headers["Content-Type"] == "application/problem+json"
+        assert await reply.json(content_type=None) == {"title": "scripted"}
+
+
 async def test_delay_then_the_mock_answers(api):
     await load(api, {"name": "slow", "steps": [{"request": {"path": "/users/alice"}, "response": {"delay_ms": 200}}]})
     started = time.monotonic()

@@ -19,11 +19,12 @@ from mockserver.wire import own_address, read_json, respond
 
 
 def _context(request: web.Request, allowed: tuple[str, ...]) -> tuple[UserflowStore, Query]:
-    return request[ENV].userflow, Query(request.query, allowed, request.app[SETTINGS].strict)
+    query = request.query  # --strict is asked only when there are parameters to judge
+    return request[ENV].userflow, Query(query, allowed, bool(query) and request.app[SETTINGS].strict)
 
 
 def _tree(query: Query, kind: str) -> dict:
-    paths = query.many("expand")
+    paths = query.many("expand") if query.raw else None
     return expand.parse(paths, kind, RELATIONS) if paths else {}
 
 
@@ -92,9 +93,10 @@ LISTINGS = {
 
 def list_handler(path: str):
     listing = LISTINGS[path]
+    allowed = LIST_PARAMS + _expand(listing.kind) + listing.filters
 
     async def handler(request: web.Request) -> web.Response:
-        store, query = _context(request, LIST_PARAMS + _expand(listing.kind) + listing.filters)
+        store, query = _context(request, allowed)
         page = Page.parse(query, listing.order_fields, listing.default_order)
         tree = _tree(query, listing.kind)
         await listing.collection(store).ready(page.order)
@@ -105,8 +107,10 @@ def list_handler(path: str):
 
 
 def get_handler(kind: str, getter: str, param: str):
+    allowed = _expand(kind)
+
     async def handler(request: web.Request) -> web.Response:
-        store, query = _context(request, _expand(kind))
+        store, query = _context(request, allowed)
         tree = _tree(query, kind)
         return respond(store.render(kind, getattr(store, getter)(request.match_info[param]), tree))
     return handler
@@ -115,8 +119,10 @@ def get_handler(kind: str, getter: str, param: str):
 def upsert_handler(kind: str, schema: str, upsert: str, param: str | None = None, check: Callable | None = None):
     """POST (create or update) or PATCH (`param` names the id in the path) with a JSON body; `check(request, body)`
     applies a server policy before the store sees the body."""
+    allowed = _expand(kind)
+
     async def handler(request: web.Request) -> web.Response:
-        store, query = _context(request, _expand(kind))
+        store, query = _context(request, allowed)
         tree = _tree(query, kind)
         body = await read_json(request, schema, nulls_absent=True)
         if check:

@@ -504,7 +504,7 @@ class UserflowStore(Seeded):
         return self.session_answers.get(obj["id"], [])  # content_session.answers
 
     def render(self, kind: str, obj: dict, tree: dict) -> dict:
-        return expand.render(obj, kind, tree, RELATIONS, self.resolve)
+        return expand.render(obj, kind, tree, RELATIONS, self.resolve) if tree else obj
 
     def renderer(self, kind: str, tree: dict):
         """render() of many objects of one kind and tree (a list's page)."""
