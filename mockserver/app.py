@@ -18,6 +18,7 @@ from typing import NoReturn
 
 from aiohttp import hdrs, web
 from aiohttp.http_exceptions import ContentEncodingError, TransferEncodingError
+from aiohttp.web_urldispatcher import ResourceRoute, UrlMappingMatchInfo
 
 from mockserver import control, fixtures, logs
 from mockserver.environments import Environments
@@ -37,7 +38,7 @@ from mockserver.userflow import handlers as userflow
 from mockserver.documents import DocumentError
 from mockserver.files import FileProblem
 from mockserver.webhooks import DELIVERY_HEADER, Budgets, Deliverer, check_target, retry_policies
-from mockserver.wire import is_json, respond
+from mockserver.wire import JsonResponse, is_json, respond
 
 log = logging.getLogger("mockserver")
 
@@ -114,6 +115,17 @@ def _translate(exc: web.HTTPException, request: web.Request) -> ApiError:
 RENDERERS = {"userflow": userflow_error, "frigade": frigade_error, "control": userflow_error}
 
 
+class Matched(UrlMappingMatchInfo):
+    """A route found (see Pipeline._route), made as aiohttp's router makes one and as its application then completes it
+    (add_app, freeze), in one step; its handler is held, not looked up through the route."""
+    __slots__ = ("handler",)
+    http_exception = None  # a route was found
+
+    def __init__(self, match: dict[str, str], route: ResourceRoute, app: web.Application):
+        dict.__init__(self, match)
+        self._route, self._apps, self._current_app, self._frozen, self.handler = route, [app], app, True, route.handler
+
+
 class Pipeline:
     """The way of every request (see the module's docstring), installed as the app's request handler: what aiohttp's
     Application._handle does for an app without middlewares or sub-applications -- route, then the handler -- with this
@@ -127,9 +139,11 @@ class Pipeline:
         self.gates = {"userflow": self._gate_userflow, "frigade": self._gate_frigade}
 
     async def __call__(self, request: web.Request) -> web.StreamResponse:
-        match_info = await self.router.resolve(request)
-        match_info.add_app(self.app)
-        match_info.freeze()
+        match_info = self._route(request)
+        if match_info is None:  # no route takes it: the router's 404 or 405
+            match_info = await self.router.resolve(request)
+            match_info.add_app(self.app)
+            match_info.freeze()
         request._match_info = match_info
         if request.headers.get(hdrs.EXPECT):  # Expect: 100-continue, answered as aiohttp answers it
             response = await match_info.expect_handler(request)
@@ -137,6 +151,21 @@ class Pipeline:
             if response is not None:
                 return response
         return await self.run(request, match_info.handler)
+
+    def _route(self, request: web.Request) -> Matched | None:
+        """The route aiohttp's router would find (UrlDispatcher.resolve: the path's own resources, then its parents',
+        each in the order added, the first whose pattern matches and that has a route for the method), looked up without
+        a coroutine per candidate resource. None when no route takes the request: the router then answers 404 or 405."""
+        path, method, index = request.rel_url.path_safe, request.method, self.router._resource_index
+        part = path
+        while True:
+            for resource in index.get(part, ()):
+                match = resource._match(path)
+                if match is not None and (route := resource._routes.get(method, resource._any_route)):
+                    return Matched(match, route, self.app)
+            if part == "/":
+                return None
+            part = part.rpartition("/")[0] or "/"
 
     async def run(self, request: web.Request, handler) -> web.StreamResponse:
         started = time.perf_counter()
@@ -169,7 +198,7 @@ class Pipeline:
         except Exception:
             log.exception("unexpected error in %s %s (request %s)", request.method, request.path, request_id)
             response = RENDERERS[api](InternalError("Something went wrong on the mock's end; the server log has the details"), request_id)
-        response.headers[REQUEST_ID_HEADER] = request_id
+        response._headers[REQUEST_ID_HEADER] = request_id
         if body is None and request.body_exists:  # its body never came in whole: closed after this, not lingering
             response.force_close()
         if api in cors.apis:
@@ -290,11 +319,15 @@ class Pipeline:
                  started: float, fault: str | None) -> None:
         """The exchange into the journal, and its line into the access log."""
         sent = None if response is None else response._body  # bytes, or a payload aiohttp streams (not kept)
+        if response is None:
+            headers = {}
+        else:  # a JSON answer's final headers as one bytes object, else the answer's own header mapping, kept as it is
+            headers = (response.seal(request) if type(response) is JsonResponse else None) or response._headers
         entry = self.journal.record(
             time.time(), env.key if env else None, api, request.method, request.path, request.query_string, request_id,
-            request.headers, body, None if response is None else response.status,
-            {} if response is None else response.headers, sent if isinstance(sent, bytes) else None, fault,
-            round((time.perf_counter() - started) * 1000, 3))
+            request.headers, body, None if response is None else response._status, headers,
+            sent if isinstance(sent, bytes) else None, fault,
+            (time.perf_counter() - started) * 1000)
         if logs.access is not None:
             logs.access.line(entry.time, entry.method, entry.path, entry.status, fault, entry.duration_ms, entry.env, entry.request_id)
 

@@ -37,28 +37,30 @@ def parse(paths: list[str], root: str, relations: Relations) -> dict:
     return tree
 
 
-def render(obj: dict, kind: str, tree: dict, relations: Relations, resolve) -> dict:
-    """The object with each expanded relation filled in; `resolve(kind, obj, field)` finds related objects."""
-    return renderer(kind, tree, relations, resolve)(obj)
+def render(obj: dict, kind: str, tree: dict, relations: Relations, related) -> dict:
+    """The object with each expanded relation filled in (see renderer)."""
+    return renderer(kind, tree, relations, related)(obj)
 
 
-def renderer(kind: str, tree: dict, relations: Relations, resolve):
-    """render() for every object of one kind and tree: the tree is walked once, not once per object of a list."""
+def renderer(kind: str, tree: dict, relations: Relations, related):
+    """render() for every object of one kind and tree: the tree is walked once, not once per object of a list, and
+    `related(kind, field)` gives once the function finding an object's related object(s) (a list for a to-many field,
+    the object or None for a to-one)."""
     if not tree:
         return _same
     steps = []
     for field, subtree in tree.items():
         relation = relations[kind][field]
-        steps.append((field, relation.many, renderer(relation.target, subtree, relations, resolve)))
+        steps.append((field, relation.many, related(kind, field), renderer(relation.target, subtree, relations, related)))
 
     def rendered(obj: dict) -> dict:
         out = dict(obj)
-        for field, many, inner in steps:
-            related = resolve(kind, obj, field)
+        for field, many, find, inner in steps:
+            found = find(obj)
             if many:
-                out[field] = related if inner is _same else [inner(item) for item in related]
+                out[field] = found if inner is _same else list(map(inner, found))
             else:
-                out[field] = None if related is None else inner(related)
+                out[field] = None if found is None else inner(found)
         return out
     return rendered
 

@@ -9,7 +9,8 @@ from mockserver.bounded import BoundedLog
 from mockserver.jsontext import loads
 
 MAX_BODY = 64 * 1024  # of each body, what is kept
-ENTRY_COST = 512  # bytes an entry costs beside its bodies and request headers, and HEADER_COST per response header: estimates
+ENTRY_COST = 512  # bytes an entry costs beside its bodies and headers, and HEADER_COST per header of a response kept as a
+# mapping: estimates
 HEADER_COST = 64
 
 
@@ -24,15 +25,9 @@ def _body(raw: bytes | None, size: int):
         return raw.decode("utf-8", "replace")
 
 
-def _head(headers) -> str:
-    """A request's headers as one string, one 'Name: value' line each: what the journal keeps of them. An entry lives
-    for the next `size` requests, and one string costs less to keep that long than a header mapping and its values
-    (HTTP allows no CR or LF in a name or value)."""
-    return "\r\n".join(map(": ".join, headers.items()))
-
-
 def _headers(head: str) -> dict[str, str]:
-    """The mapping _head() was made of (a name given twice: its first value, as dict() of the mapping gives)."""
+    """The mapping a request's headers were, from the one string the journal keeps of them (see Journal.record; a name
+    given twice: its first value, as dict() of the mapping gives)."""
     headers: dict[str, str] = {}
     for line in head.split("\r\n") if head else ():
         name, _, value = line.partition(": ")
@@ -40,9 +35,22 @@ def _headers(head: str) -> dict[str, str]:
     return headers
 
 
+def _answered(headers) -> dict[str, str]:
+    """An entry's response headers as a mapping: from the status line and headers written (wire.JsonResponse.seal; a
+    name given twice: its first value), or the header mapping kept."""
+    if not isinstance(headers, bytes):
+        return dict(headers)
+    found: dict[str, str] = {}
+    for line in headers.decode("utf-8", "replace").split("\r\n")[1:]:
+        if line:
+            name, _, value = line.partition(": ")
+            found.setdefault(name, value)
+    return found
+
+
 class Entry(NamedTuple):
-    """One exchange as it happened: the request's headers as one string (see _head), the response's held by reference,
-    bodies cut to MAX_BODY, a float time."""
+    """One exchange as it happened: the request's headers as one string (see Journal.record), the response's as the
+    bytes written (JsonResponse.seal) or else its header mapping held by reference, bodies cut to MAX_BODY, a float time, the duration as measured (rounded to the microsecond when read)."""
     seq: int
     time: float
     env: str | None
@@ -79,8 +87,12 @@ class Journal:
         request_size, response_size = len(request_body or b""), len(response_body or b"")
         request_kept = request_body[:MAX_BODY] if request_size else None
         response_kept = response_body[:MAX_BODY] if response_size else None
-        head = _head(request_headers)
-        cost = ENTRY_COST + len(head) + min(request_size, MAX_BODY) + min(response_size, MAX_BODY) + HEADER_COST * len(response_headers)
+        # the request's headers as one string, a 'Name: value' line each: an entry lives for the next `size` requests,
+        # and one string costs less to keep that long than a header mapping and its values (HTTP allows no CR or LF in
+        # a name or value)
+        head = "\r\n".join(map(": ".join, request_headers.items()))
+        cost = (ENTRY_COST + len(head) + min(request_size, MAX_BODY) + min(response_size, MAX_BODY)
+                + (len(response_headers) if isinstance(response_headers, bytes) else HEADER_COST * len(response_headers)))
         return self.log.add(Entry, cost, time, env, api, method, path, query, request_id, head, request_kept, request_size,
                             response_status, response_headers, response_kept, response_size, fault, duration_ms)
 
@@ -96,9 +108,9 @@ class Journal:
         return {"time": format_datetime(datetime.fromtimestamp(e.time, timezone.utc)), "env": e.env, "api": e.api,
                 "method": e.method, "path": e.path, "query": e.query, "request_id": e.request_id,
                 "request": {"headers": _headers(e.request_headers), "body": _body(e.request_body, e.request_size)},
-                "response": {"status": e.status, "headers": dict(e.response_headers),
+                "response": {"status": e.status, "headers": _answered(e.response_headers),
                              "body": _body(e.response_body, e.response_size)},
-                "fault": e.fault, "duration_ms": e.duration_ms, "seq": e.seq}
+                "fault": e.fault, "duration_ms": round(e.duration_ms, 3), "seq": e.seq}
 
     def clear(self, env=None) -> int:
         return self.log.remove(lambda e: not env or e.env == env)

@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 ACCESS = "mockserver.access"
 MAX_PENDING = 100_000  # lines waiting for the writer thread (about 10 MB); past it lines are counted, not kept
 INTERVAL = 0.02  # seconds between two writes
+MILLIS = [f",{n:03d}" for n in range(1000)]  # the milliseconds of a text line's time
 
 
 class Writer:
@@ -76,20 +77,6 @@ class Writer:
         self._closed = True
         self._thread.join(timeout=5)
         self.flush()
-
-
-class _Clock:
-    """The text format's time (2026-11-24 10:00:00,123, local time like logging's asctime), its seconds part formatted
-    once a second."""
-
-    def __init__(self):
-        self.second, self.prefix = -1, ""
-
-    def text(self, moment: float) -> str:
-        second = int(moment)
-        if second != self.second:
-            self.second, self.prefix = second, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
-        return f"{self.prefix},{int(moment * 1000) % 1000:03d}"
 
 
 def iso_time(moment: float) -> str:
@@ -159,7 +146,7 @@ class AccessLog:
 
     def __init__(self, writer: Writer, log_format: str):
         self.writer, self.json = writer, log_format == "json"
-        self._clock = _Clock()
+        self._second, self._prefix = -1, ""  # the text format's time, to the second, formatted once a second
 
     def line(self, moment: float, method: str, path: str, status, fault, duration_ms: float, env, request_id: str) -> None:
         message = _message(method, path, status, fault, duration_ms, env, request_id)
@@ -167,8 +154,12 @@ class AccessLog:
             self.writer.put(json.dumps({"time": iso_time(moment), "level": "info", "logger": ACCESS, "message": message,
                                         "method": method, "path": path, "status": status, "fault": fault,
                                         "duration_ms": duration_ms, "env": env, "request_id": request_id}) + "\n")
-        else:
-            self.writer.put(f"{self._clock.text(moment)} INFO {ACCESS}: {message}\n")
+            return
+        # the time as logging's asctime writes it (2026-11-24 10:00:00,123, local time)
+        second, millis = divmod(int(moment * 1000), 1000)
+        if second != self._second:
+            self._second, self._prefix = second, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
+        self.writer.put(f"{self._prefix}{MILLIS[millis]} INFO {ACCESS}: {message}\n")
 
 
 def _message(method: str, path: str, status, fault, duration_ms: float, env, request_id: str) -> str:

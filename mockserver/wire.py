@@ -7,6 +7,7 @@ from aiohttp.http import SERVER_SOFTWARE, HttpVersion11
 from aiohttp.http_writer import _serialize_headers
 from aiohttp.web_response import MAX_SYNC_CHUNK_SIZE, REASON_PHRASES
 from multidict import CIMultiDict
+import orjson
 
 from mockserver.errors import InvalidRequest, UnsupportedMediaType
 from mockserver.jsontext import Unusable, dumps, loads, without_nulls
@@ -59,45 +60,60 @@ class JsonResponse(web.Response):
     header values) but in one step: aiohttp's general path (compression, chunking, cookies, signals, a writer in
     stages) costs more than everything else an HTTP/1.1 answer with a body needs. Anything else -- HEAD, a status
     without a body, HTTP/1.0 -- takes aiohttp's own path. No on_response_prepare signal is used by this app. It is made as
-    web.Response(body=body, status=status, headers=headers, content_type="application/json") makes one, in one step
-    (a Content-Type among `headers` wins)."""
+    web.Response(body=dumps(payload), status=status, headers=headers, content_type="application/json") makes one, in
+    one step (a Content-Type among `headers` wins). respond() is this class."""
     _compressed_body = None
     _zlib_executor_size = MAX_SYNC_CHUNK_SIZE
     _zlib_executor = None
+    _head = None  # the status line and headers, once sealed
 
-    def __init__(self, body: bytes, status: int = 200, headers=None):
+    def __init__(self, payload, status: int = 200, headers=None):
+        try:
+            self._body = orjson.dumps(payload)  # what dumps() does first, without a call of its own
+        except TypeError:
+            self._body = dumps(payload)
         self._state = {}
         self._headers = real = CIMultiDict(headers) if headers else CIMultiDict()
         real.setdefault(hdrs.CONTENT_TYPE, "application/json")
         self._status = status = int(status)
         self._reason = REASON_PHRASES.get(status, "")
-        self._body = body
 
-    async def prepare(self, request: web.BaseRequest):
+    def seal(self, request: web.BaseRequest) -> bytes | None:
+        """The status line and headers exactly as prepare() will write them, made now (after this, nothing changes
+        them): what the journal keeps of the answer's headers, as one bytes object. None when the answer takes aiohttp's
+        own path (see the class)."""
         status = self._status
         if (self._payload_writer is not None or self._eof_sent or request.version != HttpVersion11 or self._compression
                 or self._cookies or must_be_empty_body(request.method, status)):
-            return await super().prepare(request)
+            return None
         keep_alive = self._keep_alive
         if keep_alive is None:
             keep_alive = self._keep_alive = request.keep_alive
-        headers, body = self._headers, self._body
-        headers[hdrs.CONTENT_LENGTH] = str(len(body))
+        headers = self._headers
+        headers[hdrs.CONTENT_LENGTH] = str(len(self._body))
         if hdrs.DATE not in headers:
             headers[hdrs.DATE] = rfc822_formatted_time()
         headers.setdefault(hdrs.SERVER, SERVER_SOFTWARE)
         if not keep_alive and hdrs.CONNECTION not in headers:
             headers[hdrs.CONNECTION] = "close"
-        writer = request._payload_writer
-        writer._write(_serialize_headers(f"HTTP/1.1 {status} {self._reason}", headers) + body)
+        try:
+            self._head = head = _serialize_headers(f"HTTP/1.1 {status} {self._reason}", headers)
+        except ValueError:  # a CR or LF in a header value: aiohttp's own path refuses it as it always has
+            return None
+        return head
+
+    async def prepare(self, request: web.BaseRequest):
+        if self._payload_writer is not None or self._eof_sent:
+            return await super().prepare(request)
+        head = self._head or self.seal(request)
+        if head is None:
+            return await super().prepare(request)
+        body, writer = self._body, request._payload_writer
+        writer._write(head + body)
         self._eof_sent = True  # write_eof() has nothing left to do
         self._body_length = len(body)
         await writer.drain()
         return None
 
 
-def respond(payload, status: int = 200, headers=None) -> web.Response:
-    return JsonResponse(dumps(payload), status, headers)
-
-
-
+respond = JsonResponse  # respond(payload, status=200, headers=None): the JSON answer every handler gives

@@ -1,4 +1,7 @@
 """Control API: health, reset, the journal; and the isolation of environments."""
+import json
+
+from conftest import raw_request
 
 
 async def test_health(api):
@@ -57,6 +60,22 @@ async def test_journal_keeps_the_headers_as_sent_and_as_answered(api):
     # what the answer carried on the wire, including what is set as it is written
     assert answered["Content-Type"] == "application/json" and answered["X-Request-Id"] == entry["request_id"]
     assert int(answered["Content-Length"]) > 0 and answered["Date"].endswith(" GMT")
+
+
+async def test_journal_shows_the_answer_exactly_as_the_client_received_it(api):
+    """Over HTTP/1.1 (the server's one-step JSON answer) and HTTP/1.0 (aiohttp's own path): the same headers, status
+    and body the client read off the socket."""
+    key = f"Authorization: Bearer {api.key}".encode()
+    for version in (b"1.1", b"1.0"):
+        raw = await raw_request(api.client.port, b"GET /users/alice?v=%s HTTP/%s\r\nHost: x\r\nConnection: close\r\n%s\r\n\r\n"
+                                % (version, version, key))
+        head, _, body = raw.partition(b"\r\n\r\n")
+        status_line, *lines = head.decode().split("\r\n")
+        received = dict(line.split(": ", 1) for line in lines)
+        [entry] = (await api.ok("GET", "/__mock/requests", params={"path": "/users/alice"}))["requests"][-1:]
+        assert entry["query"] == f"v={version.decode()}"
+        assert entry["response"]["headers"] == received and entry["response"]["status"] == int(status_line.split()[1])
+        assert entry["response"]["body"] == json.loads(body) and received["Content-Length"] == str(len(body))
 
 
 async def test_journal_is_bounded(make_api):

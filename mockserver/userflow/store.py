@@ -487,28 +487,29 @@ class UserflowStore(Seeded):
                 if owner:
                     index.mutable(owner, list).append(oid)
 
-    def resolve(self, kind: str, obj: dict, field: str):
-        """Related object(s) for `expand`."""
+    def related(self, kind: str, field: str):
+        """How `expand` finds the related object(s) of `field` on an object of `kind`: a function of the object."""
         if field in TO_ONE:
-            target = obj[f"{field}_id"]
-            return getattr(self, TO_ONE[field]).get(target) if target else None
-        if kind == "user":
-            links = self.user_memberships.get(obj["id"], {})
-            return [self.groups.get(g) for g in links] if field == "groups" else list(map(self.memberships.get, links.values()))
-        if kind == "group":
-            links = self.group_memberships.get(obj["id"], {})
-            return [self.users.get(u) for u in links] if field == "users" else list(map(self.memberships.get, links.values()))
+            get, key = getattr(self, TO_ONE[field]).lookup(), f"{field}_id"
+            return lambda obj: get(target) if (target := obj[key]) else None
+        if kind in ("user", "group"):
+            links = (self.user_memberships if kind == "user" else self.group_memberships).get
+            if field == "memberships":
+                membership = self.memberships.get
+                return lambda obj: list(map(membership, links(obj["id"], {}).values()))
+            get = (self.groups if field == "groups" else self.users).lookup()
+            return lambda obj: list(map(get, links(obj["id"], {})))
         if kind == "content_version":
-            kind = "question" if field == "questions" else "checklist_task"
-            return [p for p in self.version_parts.get(obj["id"], []) if p["object"] == kind]
-        return self.session_answers.get(obj["id"], [])  # content_session.answers
+            part = "question" if field == "questions" else "checklist_task"
+            return lambda obj: [p for p in self.version_parts.get(obj["id"], []) if p["object"] == part]
+        return lambda obj: self.session_answers.get(obj["id"], [])  # content_session.answers
 
     def render(self, kind: str, obj: dict, tree: dict) -> dict:
-        return expand.render(obj, kind, tree, RELATIONS, self.resolve) if tree else obj
+        return expand.render(obj, kind, tree, RELATIONS, self.related) if tree else obj
 
     def renderer(self, kind: str, tree: dict):
         """render() of many objects of one kind and tree (a list's page)."""
-        return expand.renderer(kind, tree, RELATIONS, self.resolve)
+        return expand.renderer(kind, tree, RELATIONS, self.related)
 
 
 def _each(related, key: str) -> list:
