@@ -52,13 +52,15 @@ def prepare(condition: dict, type_of, where: str = "condition") -> dict:
     return prepared
 
 
-def compile(condition: dict, read, cache: str | None = None) -> Callable[[dict], bool]:
+def compile(condition: dict, read, cache: str | None = None, sample: list | None = None) -> Callable[[dict], bool]:
     """A prepared condition as one Python function of an object, written out and compiled once per distinct condition
     (a user scan then costs one call per user, not one per clause and comparison). `read(attribute_name)` is the
     key of the object's own attribute (a str), or a function giving the values of its related objects (any may match).
     Each comparison is its exact test (`_tester`); the common cases -- a number, a text, a stored datetime against a
     value of the same kind -- are also written inline, guarded so that anything else goes to the test. With `cache`
-    (a name for `read`'s way of reading), a predicate that reads only the object itself is kept and reused."""
+    (a name for `read`'s way of reading), a predicate that reads only the object itself is kept and reused. With a
+    `sample` of the objects to be tested, each clause tests first what decides it most often on the sample (see
+    _decisive_first)."""
     try:
         key = (orjson.dumps(condition, option=orjson.OPT_SORT_KEYS), cache) if cache else None
     except TypeError:  # an integer beyond 64 bits: compiled, not kept
@@ -66,6 +68,8 @@ def compile(condition: dict, read, cache: str | None = None) -> Callable[[dict],
     predicate = _COMPILED.get(key) if key else None
     if predicate is not None:
         return predicate
+    if sample:
+        condition = _decisive_first(condition, read, sample)
     names: dict = {"M": MISSING, "NUMBERS": (int, float)}
     source = f"def predicate(obj):\n    A = obj['attributes']\n    return {_expression(condition, read, names)}\n"
     exec(_code(source).replace(), names)  # a code object of its own: the interpreter specializes code for one set of globals
@@ -78,6 +82,19 @@ def compile(condition: dict, read, cache: str | None = None) -> Callable[[dict],
 
 
 _COMPILED: dict = {}  # (prepared condition, how it is read) -> its predicate, for conditions that read only the object
+
+
+def _decisive_first(condition: dict, read, sample: list) -> dict:
+    """The condition with each clause's conditions in the order that settles it soonest on `sample`: for `and`, the
+    one failing most often first; for `or`, the one passing most often. Every test is a pure function of the object
+    that cannot raise, so the order changes only how much of a clause is evaluated, never its answer."""
+    if condition["type"] != "clause" or len(condition["conditions"]) < 2:
+        return condition
+    children = [_decisive_first(child, read, sample) for child in condition["conditions"]]
+    passed = [sum(map(compile(child, read), sample)) for child in children]
+    wanted = condition["operator"] == "and"  # and: the fewest passes first; or: the most
+    order = sorted(range(len(children)), key=lambda i: passed[i] if wanted else -passed[i])
+    return {**condition, "conditions": [children[i] for i in order]}
 
 
 @functools.lru_cache(maxsize=512)

@@ -115,6 +115,33 @@ async def test_more_than_10000_matches_is_rejected(make_api, tmp_path):
     narrowed = await api.ok("GET", "/users", params={"condition": json.dumps(attr("plan", "eq", value="pro"))})
     assert len(narrowed["data"]) == 10
 
+    async def matches(condition):
+        params = {"limit": "100", "condition": json.dumps(condition)}
+        return [user["id"] for user in (await api.ok("GET", "/users", params=params))["data"]]
+    # over this many users a clause is ordered on a sample of them: it still answers as its conditions do, in any order
+    pro, has_email, nobody = attr("plan", "eq", value="pro"), attr("email", "not_empty"), attr("plan", "eq", value="none")
+    expected = await matches(pro)
+    assert len(expected) == 100
+    for operator, other in (("and", has_email), ("or", nobody)):
+        for pair in ([pro, other], [other, pro]):
+            assert await matches({"type": "clause", "operator": operator, "conditions": pair}) == expected
+
+
+def test_a_sample_orders_each_clause_by_what_settles_it_and_never_changes_an_answer():
+    from mockserver import conditions
+
+    objects = [{"attributes": {"plan": ("pro", "free", "starter", "team")[i % 4], "seats": i % 100, "beta": i % 2 == 0}}
+               for i in range(400)]
+    often, rarely = attr("seats", "gte", value=5), attr("plan", "eq", value="pro")  # 95 % and 25 % of them pass
+    either = {"type": "clause", "operator": "or", "conditions": [attr("seats", "eq", value=3), attr("beta", "true")]}
+    condition = {"type": "clause", "operator": "and", "conditions": [often, either, rarely]}
+    ordered = conditions._decisive_first(condition, lambda name: name, objects)
+    # and: what fails most often first; or: what passes most often first
+    assert ordered["conditions"] == [rarely, {**either, "conditions": either["conditions"][::-1]}, often]
+    plain = conditions.compile(condition, lambda name: name)
+    sampled = conditions.compile(condition, lambda name: name, sample=objects[:64])
+    assert [sampled(o) for o in objects] == [plain(o) for o in objects] and sum(map(plain, objects)) == 92
+
 
 def _reference(c: dict, value) -> bool:
     """The condition semantics written out plainly, one value at a time (what the compiled conditions must equal)."""
@@ -202,6 +229,14 @@ async def test_a_condition_on_an_integer_beyond_64_bits_is_answered(api):
     huge = 10 ** 30
     assert await ids(api, attr("project_count", "lt", value=huge)) == ["alice", "bob", "carol", "dave"]
     assert await ids(api, attr("project_count", "gt", value=huge)) == []
+
+
+async def test_conditions_equal_only_as_python_values_are_told_apart(api):
+    """1, 1.0 and true are equal in Python, not in a condition: each is its own, however recently another was asked."""
+    await api.ok("POST", "/users", json={"id": "one", "attributes": {"code": "1"}})
+    await api.ok("POST", "/users", json={"id": "yes", "attributes": {"code": "true"}})
+    for value, expected in ((1, ["one"]), (True, ["yes"]), (1.0, ["one"]), (True, ["yes"])):
+        assert await ids(api, attr("code", "eq", value=value)) == expected, value
 
 
 async def test_a_repeated_condition_sees_every_write_made_since(api):

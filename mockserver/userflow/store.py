@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import re
 import string
 import uuid
 from datetime import datetime, timezone
-
-import orjson
 
 from mockserver import conditions, expand
 from mockserver.attributes import MISSING, Update, format_datetime, parse_datetime
@@ -31,6 +30,8 @@ RELATIONS: expand.Relations = {
 TO_ONE = {"group": "groups", "user": "users", "content": "content", "version": "versions",
           "draft_version": "versions", "published_version": "versions"}
 CONTENT_TYPES = ("checklist", "flow", "launcher")
+# a condition over more than SAMPLED_FROM users or groups has its clauses ordered on the first SAMPLE of them
+SAMPLE, SAMPLED_FROM = 256, 4096
 
 
 def matches_topic(subscribed: str, topic: str) -> bool:
@@ -211,25 +212,27 @@ class UserflowStore(Seeded):
 
     async def _scan(self, collection, make_test, sought: tuple) -> list:
         """The ids of the objects passing `make_test()`; the last scan's while the environment has written nothing
-        since and the same filters are asked for (paging through a condition's matches scans once, not once a page)."""
+        since and the same filters are asked for (paging through a condition's matches scans once, not once a page).
+        `sought` is (scope, email, segment_id, condition): the condition is the same when it is the same object, as
+        conditions.parse() gives for the same text (equal dicts may not be the same condition: 1 == 1.0 == True)."""
         changes = self.__dict__.get("_changes")  # a fork's write count (the seed is never asked)
-        try:
-            key = orjson.dumps(sought, option=orjson.OPT_SORT_KEYS) if changes is not None else None
-        except TypeError:  # an integer beyond 64 bits: scanned every time
-            key = None
         last = self.last_scan
-        if key is not None and last is not None and last[0] == key and last[1] == changes.count:
+        if (changes is not None and last is not None and last[1] == changes.count and last[0][:3] == sought[:3]
+                and last[0][3] is sought[3]):
             return last[2]
-        count = changes.count if key is not None else None
+        count = changes.count if changes is not None else None
         matched = await collection.scan(make_test())
-        if key is not None and changes.count == count:  # nothing was written while the scan ran
-            self.last_scan = (key, count, matched)
+        if changes is not None and changes.count == count:  # nothing was written while the scan ran
+            self.last_scan = (sought, count, matched)
         return matched
 
     def _predicate(self, condition: dict, scope: str):
-        """A condition on users or groups as one function of the object (see conditions.compile)."""
+        """A condition on users or groups as one function of the object (see conditions.compile); over many objects, its
+        clauses ordered on a sample of them."""
+        collection = self.users if scope == "user" else self.groups
+        sample = list(itertools.islice(collection.values(), SAMPLE)) if len(collection) > SAMPLED_FROM else None
         return conditions.compile(conditions.prepare(condition, self._type_of(scope)),
-                                  self._user_reader if scope == "user" else self._group_reader, cache=scope)
+                                  self._user_reader if scope == "user" else self._group_reader, cache=scope, sample=sample)
 
     def _type_of(self, scope: str):
         """attribute_name in a condition on users or groups -> the data type of the attribute it names."""
