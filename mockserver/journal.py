@@ -50,7 +50,8 @@ def _answered(headers) -> dict[str, str]:
 
 class Entry(NamedTuple):
     """One exchange as it happened: the request's headers as one string (see Journal.record), the response's as the
-    bytes written (JsonResponse.seal) or else its header mapping held by reference, bodies cut to MAX_BODY, a float time, the duration as measured (rounded to the microsecond when read)."""
+    bytes written (JsonResponse.seal) or else its header mapping held by reference, bodies cut to MAX_BODY, a float
+    time, the duration as measured (rounded to the microsecond when read)."""
     seq: int
     time: float
     env: str | None
