@@ -36,16 +36,11 @@ def _headers(head: str) -> dict[str, str]:
 
 
 def _answered(headers) -> dict[str, str]:
-    """An entry's response headers as a mapping: from the status line and headers written (wire.JsonResponse.seal; a
-    name given twice: its first value), or the header mapping kept."""
+    """An entry's response headers as a mapping: from the status line and headers written (wire.JsonResponse.seal),
+    read as _headers() reads a request's, or the header mapping kept."""
     if not isinstance(headers, bytes):
         return dict(headers)
-    found: dict[str, str] = {}
-    for line in headers.decode("utf-8", "replace").split("\r\n")[1:]:
-        if line:
-            name, _, value = line.partition(": ")
-            found.setdefault(name, value)
-    return found
+    return _headers(headers.decode("utf-8", "replace").rstrip("\r\n").partition("\r\n")[2])
 
 
 class Entry(NamedTuple):
