@@ -270,6 +270,17 @@ def large_fixtures(users: int, folder: Path) -> Path:
     return path
 
 
+def startup(starts: int = 5) -> float:
+    """Seconds from launch to the ready line with the built-in data: the median of `starts` starts after one that
+    compiles what it imports, each stopped before the next."""
+    seconds = []
+    for _ in range(starts + 1):
+        server = mockserver("start-up").start()
+        seconds.append(server.ready_s)
+        server.stop()
+    return statistics.median(seconds[1:])
+
+
 def median_round(runs: list[dict]) -> dict:
     return sorted(runs, key=lambda r: r["rps"])[len(runs) // 2]
 
@@ -289,6 +300,11 @@ def main() -> int:
     facts: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
+        # mockserver as `pip install .` leaves it, with its modules compiled: a work tree under PYTHONDONTWRITEBYTECODE
+        # would compile every module at every start (~0.1 s); the servers here keep their bytecode in a folder of the run
+        os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+        os.environ["PYTHONPYCACHEPREFIX"] = str(tmp / "bytecode")
+        facts["startup_s"] = startup()
         # -- the headline: the same GET on every server, alternating round by round -----------------------------------
         servers = [ceiling(), mockserver("mockserver (default: a log line per request)", log=tmp / "access.log"),
                    mockserver("mockserver --quiet", "--quiet"), *peers()]
@@ -303,7 +319,6 @@ def main() -> int:
                     runs[server.name].append(load(server.url + paths[server.name], d, c))
             for server in servers:
                 rows.append((f"GET /users/{{id}}: {server.name}, median of {args.rounds}", median_round(runs[server.name])))
-            facts["startup_s"] = servers[1].ready_s
             logged = sum(1 for _ in open(tmp / "access.log"))
             facts["log_lines"] = logged
         finally:
@@ -390,7 +405,7 @@ def main() -> int:
         (f"condition list, {args.large:,} users (one client, median)", f"{large['condition']:.1f} ms", "<= 50 ms", large["condition"] <= 50),
         (f"worst loop stall at {args.large:,} users (bystander's longest wait)", f"{large['stall_ms']:.1f} ms", "<= 20 ms",
          large["stall_ms"] <= 20),
-        ("start-up to the ready line, built-in data", f"{facts['startup_s']:.2f} s", "< 0.7 s", facts["startup_s"] < 0.7),
+        ("start-up to the ready line, built-in data (median of 5)", f"{facts['startup_s']:.2f} s", "< 0.7 s", facts["startup_s"] < 0.7),
         ("first request on a new key", f"{facts['first_request_ms']:.1f} ms", "< 100 ms", facts["first_request_ms"] < 100),
         (f"RSS before / after {args.soak} s of load", f"{facts['rss_before_mb']:.0f} / {facts['rss_after_mb']:.0f} MB", "flat",
          facts["rss_after_mb"] <= facts["rss_before_mb"] * 1.1 + 5),

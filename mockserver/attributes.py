@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import time
 from datetime import datetime, timezone
 
 from mockserver.errors import InvalidRequest, show
@@ -14,6 +15,19 @@ MISSING = object()
 def format_datetime(moment: datetime) -> str:
     """The one timestamp format of every Userflow object: 2022-10-17T12:34:56.000+00:00 (years zero-padded)."""
     return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds")  # milliseconds cut, not rounded
+
+
+_second, _second_text = None, ""  # the last whole second utc_now() formatted, and its text up to the seconds
+
+
+def utc_now() -> str:
+    """format_datetime of the current time, read off the clock in whole milliseconds; the date and time up to the
+    second are formatted once a second (formatting a datetime costs a microsecond, more than the rest together)."""
+    global _second, _second_text
+    second, millis = divmod(time.time_ns() // 1_000_000, 1000)
+    if second != _second:
+        _second, _second_text = second, datetime.fromtimestamp(second, timezone.utc).isoformat()[:19]
+    return f"{_second_text}.{millis:03d}+00:00"
 
 
 def parse_datetime(value: str) -> datetime | None:
@@ -108,24 +122,26 @@ class Update:
     def __init__(self, attributes: dict, changes: dict, scope: str, definitions, field: str = "attributes"):
         self.scope = scope
         self.staged = dict(attributes)
-        self.types: dict[str, str] = {}
+        self.new_types: dict[str, str] = {}  # attributes without a definition yet: the data type each is defined with
+        data_type = definitions.data_type
         for name, spec in changes.items():
-            self._stage(name, spec if isinstance(spec, dict) else {"set": spec}, definitions, f"{field}.{name}")
+            self._stage(name, spec if isinstance(spec, dict) else {"set": spec}, data_type(scope, name), field)
         self.changed = {}
         for name in changes:
             before, after = attributes.get(name, MISSING), self.staged.get(name, MISSING)
             if before != after or type(before) is not type(after):
                 self.changed[name] = (before, after)
 
-    def _stage(self, name: str, operation: dict, definitions, where: str) -> None:
-        op = next(o for o in OPERATIONS if o in operation)
+    def _stage(self, name: str, operation: dict, declared: str | None, field: str) -> None:
+        op = next(iter(operation))  # exactly one operation (the schema's rule), with data_type before or after it
+        if op == "data_type":
+            op = next(o for o in OPERATIONS if o in operation)
         arg = operation[op]
-        declared = definitions.data_type(self.scope, name)
         wanted = operation.get("data_type")
         if wanted and declared and wanted != declared:
-            raise InvalidRequest(f"{where}: data_type {wanted} conflicts with the attribute's data type {declared}")
+            raise InvalidRequest(f"{field}.{name}: data_type {wanted} conflicts with the attribute's data type {declared}")
         current = self.staged.get(name, MISSING)
-        if op in ("set", "set_once"):
+        if op == "set" or op == "set_once":
             if arg is None:
                 if op == "set":
                     self.staged.pop(name, None)
@@ -133,17 +149,17 @@ class Update:
             if op == "set_once" and current is not MISSING:
                 return
             data_type = wanted or declared or infer_type(arg)
-            self.staged[name] = coerce(arg, data_type, where)
-        elif op in ("add", "subtract"):
+            self.staged[name] = coerce(arg, data_type, f"{field}.{name}")
+        elif op == "add" or op == "subtract":
             data_type = wanted or declared or "number"
             if data_type != "number":
-                raise InvalidRequest(f"{where}: {op} only works on number attributes; this one is {data_type}")
+                raise InvalidRequest(f"{field}.{name}: {op} only works on number attributes; this one is {data_type}")
             base = current if isinstance(current, (int, float)) and not isinstance(current, bool) else 0
             self.staged[name] = base + arg if op == "add" else base - arg
         else:
             data_type = wanted or declared or "list"
             if data_type != "list":
-                raise InvalidRequest(f"{where}: {op} only works on list attributes; this one is {data_type}")
+                raise InvalidRequest(f"{field}.{name}: {op} only works on list attributes; this one is {data_type}")
             base = list(current) if isinstance(current, list) else []
             values = list(dict.fromkeys(_as_strings(arg)))
             present = set(base)  # membership in sets: linear in the lists' lengths, never their product
@@ -154,11 +170,12 @@ class Update:
             else:
                 removed = set(values)
                 self.staged[name] = [v for v in base if v not in removed]
-        self.types[name] = data_type
+        if declared is None:
+            self.new_types[name] = data_type
 
     def commit(self, attributes: dict, definitions) -> dict:
-        """Write the staged values; return {name: (before, after)} of what changed."""
-        for name, data_type in self.types.items():
+        """Write the staged values, defining the attributes first used here; return {name: (before, after)} of what changed."""
+        for name, data_type in self.new_types.items():
             definitions.ensure(self.scope, name, data_type)
         attributes.clear()
         attributes.update(self.staged)

@@ -72,14 +72,36 @@ def check(value) -> None:
                 stack.append((child, level + 1, path + [key]))
 
 
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)  # made once: json.loads with an option builds a new decoder on every call
+class _Infinite(ValueError):
+    """A number beyond a float: decoding stops, and check() names where it is."""
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise _Infinite(text)
+    return value
+
+
+# made once: json.loads with an option builds a new decoder on every call
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
+_LENIENT = json.JSONDecoder(parse_constant=_reject_constant)  # reads an infinite number, for check() to name its field
 
 
 def loads(text: str):
     """json.loads that refuses NaN, Infinity, nesting deeper than MAX_DEPTH (which no Userflow body needs), lone
-    surrogates and numbers beyond a float: whatever is stored can be answered back as valid JSON."""
+    surrogates and numbers beyond a float: whatever is stored can be answered back as valid JSON.
+
+    The walk through the value (check) is needed only where the text can hold what it looks for: a lone surrogate
+    comes only from a \\u escape, and nesting deeper than MAX_DEPTH needs more brackets than that."""
     try:
-        value = _DECODER.decode(text)
+        try:
+            value = _DECODER.decode(text)
+        except _Infinite:
+            value = _LENIENT.decode(text)  # the same text, read again for check() to name the field
+        else:
+            if "\\u" not in text and text.count("{") + text.count("[") <= MAX_DEPTH:
+                return value
     except RecursionError:
         raise ValueError(f"nested more than {MAX_DEPTH} levels deep") from None
     check(value)

@@ -124,3 +124,22 @@ async def test_messages_show_values_as_json(api):
     assert reply.body["error"]["message"] == "Invalid request body: groups[0]: null is not of type 'object' (rule: type)"
     reply = await api.post("/users", json={"id": "x", "attributes": {"tags": [1, None]}})
     assert "None" not in reply.body["error"]["message"] and "[1, null]" in reply.body["error"]["message"]
+
+
+def test_the_clock_is_written_in_milliseconds_turning_over_each_second(monkeypatch):
+    """created_at and every other time of now: the text up to the second is formatted once a second and reused."""
+    from mockserver import attributes
+    for nanoseconds, text in [(1_700_000_000_999_999_999, "2023-11-14T22:13:20.999+00:00"),
+                              (1_700_000_001_000_000_000, "2023-11-14T22:13:21.000+00:00"),
+                              (1_700_000_001_007_900_000, "2023-11-14T22:13:21.007+00:00"),
+                              (1_600_000_000_000_000_000, "2020-09-13T12:26:40.000+00:00")]:
+        monkeypatch.setattr(attributes.time, "time_ns", lambda: nanoseconds)
+        assert attributes.utc_now() == text
+
+
+async def test_data_type_may_come_before_the_operation(api):
+    assert (await attrs(api, {"score": {"data_type": "number", "set": "7"}}))["score"] == 7
+    assert (await attrs(api, {"flavours": {"data_type": "list", "append": "a"}}))["flavours"] == ["a"]
+    reply = await api.post("/users", json={"id": "alice", "attributes": {"score": {"data_type": "string", "add": 1}}})
+    assert reply.status == 400
+    assert reply.body["error"]["message"] == "attributes.score: data_type string conflicts with the attribute's data type number"

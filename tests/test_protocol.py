@@ -4,6 +4,7 @@ import json
 import pytest
 from conftest import raw_request
 
+from mockserver import jsontext
 from mockserver.keys import ENVIRONMENTS
 
 
@@ -123,6 +124,26 @@ async def test_deeply_nested_json_is_400_not_500(api, depth):
     raw_condition = json.dumps(nested) if depth < 100 else "[" * 2000  # URLs stop at 8 KiB
     reply = await api.get("/users", params={"condition": raw_condition})
     assert reply.status == 400 and "condition: not valid JSON (nested more than 64 levels deep)" in reply.body["error"]["message"]
+
+
+@pytest.mark.parametrize("text, problem", [
+    ('{"a": [1.5, -1e309]}', "a[1]: a number too large to represent (it would be infinite)"),
+    ('{"a": 1e400, "b": ' + "[" * 70 + "]" * 70 + "}", "nested more than 64 levels deep"),
+    ('{"a": "caf\\u00e9 \\ud800"}', "a: invalid Unicode (a lone surrogate, \\ud800)"),
+    ('{"a": {"\\udc00": 1}}', "a.\\udc00: invalid Unicode in a name (a lone surrogate)"),
+    ("[" * 65 + "]" * 65, "nested more than 64 levels deep"),
+])
+def test_json_that_cannot_be_kept_is_refused_naming_where(text, problem):
+    with pytest.raises(ValueError) as refused:
+        jsontext.loads(text)
+    assert str(refused.value) == problem
+
+
+def test_json_is_taken_up_to_64_levels_with_escapes_and_brackets_in_its_text():
+    """The walk looking for what cannot be kept is skipped where the text cannot hold it: what it would accept is taken."""
+    assert jsontext.loads("[" * 64 + "]" * 64) == eval("[" * 64 + "]" * 64)
+    assert jsontext.loads('{"a": "' + "[{" * 100 + '"}') == {"a": "[{" * 100}
+    assert jsontext.loads('{"a": "caf\\u00e9 \\ud83d\\ude00", "n": 1e308, "m": -2.5}') == {"a": "café 😀", "n": 1e308, "m": -2.5}
 
 
 def _answers(raw: bytes) -> list[tuple[bytes, dict, bytes]]:

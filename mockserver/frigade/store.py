@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 import yaml
 
 from mockserver import yamltext
+from mockserver.attributes import utc_now
 from mockserver.errors import InvalidRequest, NotFound
 from mockserver.ids import Ids
 from mockserver.layers import Changes, Layer, Seeded
@@ -21,9 +22,9 @@ WEBHOOK_EVENTS = {"STARTED_FLOW": "flowResponse.startedFlow", "COMPLETED_FLOW": 
 PRIVATE_FLOW_FIELDS = ("codeSnippet",)
 
 
-def frigade_time(moment: datetime | None = None) -> str:
+def frigade_time(moment: datetime) -> str:
     """Frigade's timestamp form: 2024-09-01T00:00:00.000Z."""
-    moment = (moment or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    moment = moment.astimezone(timezone.utc)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
@@ -76,7 +77,7 @@ class FrigadeStore(Seeded):
         return super().fork(changes, ids=Ids(0), outbox=[])
 
     def now(self) -> str:
-        return self.fixed_now or frigade_time()
+        return self.fixed_now or utc_now()[:23] + "Z"  # frigade_time() of the current time
 
     def begin_run(self, material: int) -> None:
         """Webhook ids, secrets and event ids made from here on come from `material` (see UserflowStore.begin_run)."""

@@ -6,10 +6,9 @@ import itertools
 import re
 import string
 import uuid
-from datetime import datetime, timezone
 
 from mockserver import conditions, expand
-from mockserver.attributes import MISSING, Update, format_datetime, parse_datetime
+from mockserver.attributes import MISSING, Update, format_datetime, parse_datetime, utc_now
 from mockserver.errors import InvalidRequest, NotFound
 from mockserver.expand import Relation
 from mockserver.ids import Ids
@@ -60,7 +59,7 @@ class Source:
         return self.ids.uuid()
 
     def now(self) -> str:
-        return self.fixed_now or format_datetime(datetime.now(timezone.utc))
+        return self.fixed_now or utc_now()
 
 
 class Definitions(Seeded):
@@ -458,7 +457,7 @@ class UserflowStore(Seeded):
         """Commit an attribute update to the environment's own copy of the object, store it, and notify:
         <kind>.created, .updated or event.tracked.<name>. Returns the object as stored."""
         kind = obj["object"]
-        stored = {"user": self.users, "group": self.groups, "group_membership": self.memberships}.get(kind)
+        stored = self.users if kind == "user" else self.groups if kind == "group" else self.memberships if kind == "group_membership" else None
         created = stored is None or obj["id"] not in stored
         if not created:
             obj = stored.writable(obj["id"])
