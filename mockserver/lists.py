@@ -158,7 +158,11 @@ class SortedIndex:
         self.remove(obj["id"])
         key = self.order.key(obj)
         self.key_of[obj["id"]] = key
-        insort(self.keys, key)
+        keys = self.keys
+        if not keys or key >= keys[-1]:  # the last in order (a new object in created_at order): one comparison
+            keys.append(key)
+        else:
+            insort(keys, key)
 
     def remove(self, object_id: str) -> None:
         key = self.key_of.pop(object_id, None)
