@@ -93,14 +93,16 @@ def loads(text: str):
     surrogates and numbers beyond a float: whatever is stored can be answered back as valid JSON.
 
     The walk through the value (check) is needed only where the text can hold what it looks for: a lone surrogate
-    comes only from a \\u escape, and nesting deeper than MAX_DEPTH needs more brackets than that."""
+    comes from a \\u escape or is in the text itself (a query string's undecodable bytes, as aiohttp's Python parser
+    keeps them), and nesting deeper than MAX_DEPTH needs more brackets than that."""
     try:
         try:
             value = _DECODER.decode(text)
         except _Infinite:
             value = _LENIENT.decode(text)  # the same text, read again for check() to name the field
         else:
-            if "\\u" not in text and text.count("{") + text.count("[") <= MAX_DEPTH:
+            if ("\\u" not in text and (text.isascii() or not SURROGATE.search(text))
+                    and text.count("{") + text.count("[") <= MAX_DEPTH):
                 return value
     except RecursionError:
         raise ValueError(f"nested more than {MAX_DEPTH} levels deep") from None

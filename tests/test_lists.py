@@ -212,7 +212,7 @@ async def test_a_scan_finds_every_match_in_steps_and_many_candidates_are_found_b
 
 def test_an_index_kept_up_by_writes_in_and_out_of_order_is_what_a_sort_gives():
     """Each write puts its key in place: appended when it sorts last (a new object in created_at order), inserted
-    where it belongs otherwise; changed and removed objects leave no stale key, in a fork and in the seed."""
+    where it belongs otherwise; objects of the seed changed or removed in a fork, and the fork's own, leave no stale key."""
     import random
 
     rng = random.Random(7)

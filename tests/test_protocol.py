@@ -131,6 +131,7 @@ async def test_deeply_nested_json_is_400_not_500(api, depth):
     ('{"a": 1e400, "b": ' + "[" * 70 + "]" * 70 + "}", "nested more than 64 levels deep"),
     ('{"a": "caf\\u00e9 \\ud800"}', "a: invalid Unicode (a lone surrogate, \\ud800)"),
     ('{"a": {"\\udc00": 1}}', "a.\\udc00: invalid Unicode in a name (a lone surrogate)"),
+    ('{"a": ["caf\u00e9", "\udced\udca0"]}', "a[1]: invalid Unicode (a lone surrogate, \\udced)"),  # no escape: the text's own
     ("[" * 65 + "]" * 65, "nested more than 64 levels deep"),
 ])
 def test_json_that_cannot_be_kept_is_refused_naming_where(text, problem):
