@@ -362,7 +362,7 @@ def main() -> int:
                 for name, path in (("group_id", f"/users?group_id={group}"), ("user_id", f"/groups?user_id={member}"),
                                    ("segment_id", "/users?segment_id=seg_pro_users"),
                                    ("condition", NEW_CONDITION_PATH)):  # a new condition each time: a whole scan each
-                    figures[name] = statistics.median(timed(url + path, 15))
+                    figures[name] = statistics.median(timed(url + path, 45))
                 # the worst wait of a bystander while each of these runs once (a fresh key each: nothing cached)
                 with Bystander(url, f"/users/{page[0]['id']}") as bystander:
                     baseline = statistics.median(bystander.latencies) if bystander.latencies else 0
