@@ -7,7 +7,6 @@ from aiohttp.http import SERVER_SOFTWARE, HttpVersion11
 from aiohttp.http_writer import _serialize_headers
 from aiohttp.web_response import MAX_SYNC_CHUNK_SIZE, REASON_PHRASES
 from multidict import CIMultiDict
-import orjson
 
 from mockserver.errors import InvalidRequest, UnsupportedMediaType
 from mockserver.jsontext import Unusable, dumps, loads, without_nulls
@@ -69,10 +68,7 @@ class JsonResponse(web.Response):
     _head = None  # the status line and headers, once sealed
 
     def __init__(self, payload, status: int = 200, headers=None):
-        try:
-            self._body = orjson.dumps(payload)  # what dumps() does first, without a call of its own
-        except TypeError:
-            self._body = dumps(payload)
+        self._body = dumps(payload)
         self._state = {}
         self._headers = real = CIMultiDict(headers) if headers else CIMultiDict()
         real.setdefault(hdrs.CONTENT_TYPE, "application/json")
