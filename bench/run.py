@@ -5,9 +5,11 @@
 Starts the ceiling (bench/ceiling.py, on the same event loop as mockserver), mockserver as users start it (a log line
 per request, written to a file) and with --quiet, and Prism and Mockoon when ../shared/bench/peers.sh can provide them
 (npm); drives them with wrk (else an aiohttp client), alternating the servers round by round and keeping each one's
-median round; then measures each workload of the built-in data and of --large users, the worst stall of the event
-loop seen by a bystander, start-up, and RSS under load. Prints every figure beside its target. Compare rows of one
-run, never across runs.
+median round; then runs each workload of the built-in data round by round beside the ceiling's GET and Prism's (its
+ratios are to those rounds), then sustained creates and a soak (single runs); then, with 1,000 and --large users up at
+once, asks the filters of both in alternating rounds, and measures deep pages (each beside a run of the ceiling), the
+worst stall of the event loop seen by a bystander, start-up, and RSS under load. Prints every figure beside its
+target. Compare rows of one run, never across runs.
 """
 from __future__ import annotations
 
@@ -40,8 +42,11 @@ CONDITION = json.dumps({"type": "clause", "operator": "and", "conditions": [
     {"type": "attribute", "attribute_name": "signed_up_at", "operator": "gt", "value": "2023-01-01T00:00:00Z"},
     {"type": "attribute", "attribute_name": "plan", "operator": "eq", "value": "pro"},
     {"type": "attribute", "attribute_name": "project_count", "operator": "gte", "value": 30}]})
-# the same clause with a number of its own in each request ({n}): a new condition every time, never one seen before
+CONDITION_ROW = "GET /users?condition=... (a clause of three, 200 users)"
+NEW_CONDITION_ROW = "GET /users?condition=... (a new condition each request, 200 users)"
+CREATES_ROW = "POST /users (a new user each time)"
 CONDITION_PATH = "/users?" + urllib.parse.urlencode({"condition": CONDITION})
+# the same clause with a number of its own in each request ({n}): a new condition every time, never one seen before
 NEW_CONDITION_PATH = "/users?" + urllib.parse.urlencode({"condition": CONDITION.replace('"value": 30}', '"value": 30.987654321}')}
                                                       ).replace("987654321", "{n}")
 SEGMENTS = """segments:
@@ -218,13 +223,13 @@ def load(url: str, duration: int, connections: int, creates: bool = False) -> di
     return asyncio.run(_client_load(url, duration, connections, creates))
 
 
-def timed(url: str, times: int = 15, headers=None) -> list[float]:
+def timed(url: str, times: int = 15, headers=None, first: int = 1) -> list[float]:
     """Milliseconds of `times` requests made one after another (a single client's view); a {n} in `url` is a number of
-    each request's own."""
+    each request's own, counting from `first`."""
     found = []
-    for i in range(times):
+    for i in range(first, first + times):
         started = time.perf_counter()
-        get(url.replace("{n}", str(i + 1)), headers)
+        get(url.replace("{n}", str(i)), headers)
         found.append((time.perf_counter() - started) * 1000)
     return found
 
@@ -288,7 +293,7 @@ def median_round(runs: list[dict]) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=8, help="seconds per load run (default 8)")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of the headline runs (default 3)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of the headline runs and of each workload (default 3)")
     parser.add_argument("--connections", type=int, default=32, help="concurrent connections (default 32)")
     parser.add_argument("--large", type=int, default=100_000, help="users in the large data set (default 100000)")
     parser.add_argument("--sustained", type=int, default=30, help="seconds of sustained creates (default 30)")
@@ -296,7 +301,8 @@ def main() -> int:
     args = parser.parse_args()
     d, c = args.duration, args.connections
     tool = "wrk" if shutil.which("wrk") else "aiohttp client"
-    rows: list[tuple[str, dict]] = []
+    rows: list[tuple[str, dict, float]] = []  # (run, its figures, the ceiling's GET it is compared with)
+    reference: dict[str, dict] = {}  # a workload's row -> the ceiling's and Prism's GET in the rounds beside it
     facts: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -308,61 +314,90 @@ def main() -> int:
         # -- the headline: the same GET on every server, alternating round by round -----------------------------------
         servers = [ceiling(), mockserver("mockserver (default: a log line per request)", log=tmp / "access.log"),
                    mockserver("mockserver --quiet", "--quiet"), *peers()]
-        for server in servers:
-            server.start()
+        ceiling_server, prism = servers[0], next((s for s in servers if s.name == "Prism"), None)
+        workload = mockserver("default", log=tmp / "access2.log")
         try:
+            for server in [*servers, workload]:
+                server.start()
             user = get(servers[1].url + "/users?limit=1")["data"][0]["id"]
             paths = {s.name: f"/users/{user}" if s.name.startswith("mockserver") else "/users/1" for s in servers}
             runs = {s.name: [] for s in servers}
             for _ in range(args.rounds):
                 for server in servers:
                     runs[server.name].append(load(server.url + paths[server.name], d, c))
+            headline = {s.name: median_round(runs[s.name]) for s in servers}
+            ceiling_rps, prism_rps = headline["ceiling"]["rps"], headline["Prism"]["rps"] if prism else None
             for server in servers:
-                rows.append((f"GET /users/{{id}}: {server.name}, median of {args.rounds}", median_round(runs[server.name])))
+                rows.append((f"GET /users/{{id}}: {server.name}, median of {args.rounds}", headline[server.name], ceiling_rps))
             logged = sum(1 for _ in open(tmp / "access.log"))
             facts["log_lines"] = logged
-        finally:
-            for server in servers:
-                server.stop()
-        headline = {s.name: median_round(runs[s.name])["rps"] for s in servers}
-        ceiling_rps, prism_rps = headline["ceiling"], headline.get("Prism")
+            for server in servers:  # the ceiling and Prism go on, beside each workload
+                if server not in (ceiling_server, prism):
+                    server.stop()
 
-        # -- the other workloads on the built-in data, as users start it ------------------------------------------------
-        server = mockserver("default", log=tmp / "access2.log").start()
-        try:
-            url = server.url
-            rows.append(("GET /users?limit=100&expand=memberships.group", load(url + "/users?limit=100&expand=memberships.group", d, c)))
-            rows.append(("GET /users?condition=... (a clause of three, 200 users)", load(url + CONDITION_PATH, d, c)))
-            rows.append(("GET /users?condition=... (a new condition each request, 200 users)", load(url + NEW_CONDITION_PATH, d, c)))
-            rows.append(("POST /users (a new user each time)", load(url + "/users", d, c, creates=True)))
-            rows.append((f"POST /users, sustained {args.sustained} s", load(url + "/users", args.sustained, c, creates=True)))
+            # -- the other workloads on the built-in data, as users start it: each one alternating round by round with
+            # the ceiling's GET and Prism's, so that its ratios compare runs made a minute apart at most -------------------
+            url = workload.url
+            matches = len(get(url + CONDITION_PATH + "&limit=100")["data"])
+            plain_row = f"GET /users?limit={matches} (as many users as the condition matches, without a condition)"
+            for name, path, creates in (
+                    ("GET /users?limit=100&expand=memberships.group", "/users?limit=100&expand=memberships.group", False),
+                    (plain_row, f"/users?limit={matches}", False),
+                    (CONDITION_ROW, CONDITION_PATH, False), (NEW_CONDITION_ROW, NEW_CONDITION_PATH, False),
+                    (CREATES_ROW, "/users", True)):
+                beside = {"ceiling": [], "Prism": [], name: []}
+                for _ in range(args.rounds):
+                    beside["ceiling"].append(load(ceiling_server.url + "/users/1", d, c))
+                    if prism:
+                        beside["Prism"].append(load(prism.url + "/users/1", d, c))
+                    beside[name].append(load(url + path, d, c, creates=creates))
+                reference[name] = {side: median_round(beside[side])["rps"] if beside[side] else None for side in ("ceiling", "Prism")}
+                rows.append((f"{name}, median of {args.rounds}", median_round(beside[name]), reference[name]["ceiling"]))
+            rows.append((f"POST /users, sustained {args.sustained} s", load(url + "/users", args.sustained, c, creates=True),
+                         reference[CREATES_ROW]["ceiling"]))
             facts["first_request_ms"] = statistics.median(
                 timed(url + "/users?limit=1", 1, {"Authorization": f"Bearer ak_fresh{i}"})[0] for i in range(9))
-            rss_before = server.rss_mb()
+            rss_before = workload.rss_mb()
             soak = load(url + f"/users/{user}", args.soak, c)
-            facts["rss_before_mb"], facts["rss_after_mb"], facts["soak_rps"] = rss_before, server.rss_mb(), soak["rps"]
+            facts["rss_before_mb"], facts["rss_after_mb"], facts["soak_rps"] = rss_before, workload.rss_mb(), soak["rps"]
         finally:
-            server.stop()
+            for server in [*servers, workload]:
+                if hasattr(server, "proc"):
+                    server.stop()
 
-        # -- sizes: 1,000 and --large users ----------------------------------------------------------------------------
+        # -- sizes: 1,000 and --large users, both up at once: the filters' medians of the two alternate in rounds, so
+        # their ratio compares requests made seconds apart ------------------------------------------------------------
         sized: dict[int, dict[str, float]] = {}
-        for users in (1000, args.large):
-            server = mockserver(f"{users} users", "--quiet", "--state", str(tmp / f"state-{users}.bin"), "--state-interval", "1",
-                                fixtures=large_fixtures(users, tmp)).start()
-            try:
+        servers = {users: mockserver(f"{users} users", "--quiet", "--state", str(tmp / f"state-{users}.bin"), "--state-interval", "1",
+                                     fixtures=large_fixtures(users, tmp)) for users in (1000, args.large)}
+        ceiling_beside = ceiling()
+        try:
+            ceiling_beside.start()
+            filters = {}
+            for users, server in servers.items():
+                server.start()
                 url, figures = server.url, {}
                 sized[users] = figures
                 figures["startup_s"] = server.ready_s
-                page = get(url + "/users?order_by=-created_at&limit=20")["data"]
+                figures["page"] = get(url + "/users?order_by=-created_at&limit=20")["data"]
                 group = get(url + "/groups?limit=1")["data"][0]["id"]
                 member = get(url + f"/users?group_id={group}&limit=1")["data"][0]["id"]
+                filters[users] = {"group_id": f"/users?group_id={group}", "user_id": f"/groups?user_id={member}",
+                                  "segment_id": "/users?segment_id=seg_pro_users",
+                                  "condition": NEW_CONDITION_PATH}  # a new condition each time: a whole scan each
+            times = {users: {name: [] for name in filters[users]} for users in servers}
+            for turn in range(3):
+                for users, server in servers.items():
+                    for name, path in filters[users].items():
+                        times[users][name] += timed(server.url + path, 15, first=1 + 15 * turn)  # never the same condition
+            for users, server in servers.items():
+                url, figures = server.url, sized[users]
+                figures.update({name: statistics.median(found) for name, found in times[users].items()})
+                page = figures.pop("page")
+                deep_ceiling = load(ceiling_beside.url + "/users/1", d, c)["rps"]
                 deep = load(f"{url}/users?starting_after={page[10]['id']}", d, c)
-                rows.append((f"deep page, {users:,} users (starting_after near the end)", deep))
+                rows.append((f"deep page, {users:,} users (starting_after near the end)", deep, deep_ceiling))
                 figures["deep_p50"], figures["deep_p99"] = deep["p50"], deep["p99"]
-                for name, path in (("group_id", f"/users?group_id={group}"), ("user_id", f"/groups?user_id={member}"),
-                                   ("segment_id", "/users?segment_id=seg_pro_users"),
-                                   ("condition", NEW_CONDITION_PATH)):  # a new condition each time: a whole scan each
-                    figures[name] = statistics.median(timed(url + path, 45))
                 # the worst wait of a bystander while each of these runs once (a fresh key each: nothing cached)
                 with Bystander(url, f"/users/{page[0]['id']}") as bystander:
                     baseline = statistics.median(bystander.latencies) if bystander.latencies else 0
@@ -375,29 +410,32 @@ def main() -> int:
                     time.sleep(2.5)  # at least two saves
                 figures["stall_ms"], figures["bystander_p50"] = bystander.worst, baseline
                 figures["rss_mb"] = server.rss_mb("VmHWM")
-            finally:
-                server.stop()
+        finally:
+            for server in [*servers.values(), ceiling_beside]:
+                if hasattr(server, "proc"):
+                    server.stop()
 
     small, large = sized[1000], sized[args.large]
     print(f"\nmockserver benchmark: {d} s per run, {c} connections, load by {tool}, {os.cpu_count()} cores, "
           f"event loop {loop_in_use()} (ceiling and mockserver alike)\n")
     print("| run | requests/s | × ceiling | p50 ms | p99 ms | non-2xx |")
     print("|---|---:|---:|---:|---:|---:|")
-    for name, r in rows:
-        print(f"| {name} | {r['rps']:,.0f} | {r['rps'] / ceiling_rps:.2f} | {r['p50']:.2f} | {r['p99']:.2f} | {r['errors']} |")
-    by_name = dict(rows)
-    default = headline["mockserver (default: a log line per request)"]
-    condition = by_name["GET /users?condition=... (a clause of three, 200 users)"]["rps"]
-    new_condition = by_name["GET /users?condition=... (a new condition each request, 200 users)"]["rps"]
+    for name, r, beside in rows:
+        print(f"| {name} | {r['rps']:,.0f} | {r['rps'] / beside:.2f} | {r['p50']:.2f} | {r['p99']:.2f} | {r['errors']} |")
+    by_name = {name: r for name, r, _ in rows}
+    default = headline["mockserver (default: a log line per request)"]["rps"]
+    quiet = headline["mockserver --quiet"]["rps"]
+
+    def ratio(name: str, against: str = "ceiling") -> float:
+        """A workload's median requests/s over the median of the ceiling's (or Prism's) GET in the rounds beside it."""
+        return by_name[f"{name}, median of {args.rounds}"]["rps"] / reference[name][against]
     sustained = by_name[f"POST /users, sustained {args.sustained} s"]
+    expanded = by_name[f"GET /users?limit=100&expand=memberships.group, median of {args.rounds}"]["rps"]
     checks = [
         ("GET /users/{id}, default, × ceiling", f"{default / ceiling_rps:.2f}", ">= 0.6", default / ceiling_rps >= 0.6),
-        ("GET /users/{id}, --quiet, × ceiling", f"{headline['mockserver --quiet'] / ceiling_rps:.2f}", ">= 0.7",
-         headline["mockserver --quiet"] / ceiling_rps >= 0.7),
-        ("POST /users (creates), × ceiling's GET", f"{by_name['POST /users (a new user each time)']['rps'] / ceiling_rps:.2f}", ">= 0.3",
-         by_name["POST /users (a new user each time)"]["rps"] / ceiling_rps >= 0.3),
-        ("expanded list of 100, requests/s", f"{by_name['GET /users?limit=100&expand=memberships.group']['rps']:,.0f}", ">= 2,000",
-         by_name["GET /users?limit=100&expand=memberships.group"]["rps"] >= 2000),
+        ("GET /users/{id}, --quiet, × ceiling", f"{quiet / ceiling_rps:.2f}", ">= 0.7", quiet / ceiling_rps >= 0.7),
+        ("POST /users (creates), × the ceiling's GET beside them", f"{ratio(CREATES_ROW):.2f}", ">= 0.3", ratio(CREATES_ROW) >= 0.3),
+        ("expanded list of 100, requests/s", f"{expanded:,.0f}", ">= 2,000", expanded >= 2000),
         (f"POST create p99 / p50, sustained {args.sustained} s", f"{sustained['p99'] / sustained['p50']:.1f}", "<= 5",
          sustained["p99"] / sustained["p50"] <= 5),
         (f"deep page p99 / p50, {args.large:,} users", f"{large['deep_p99'] / large['deep_p50']:.1f}", "<= 2",
@@ -413,18 +451,21 @@ def main() -> int:
     ]
     if prism_rps:
         checks[1:1] = [("GET /users/{id}, default, × Prism", f"{default / prism_rps:.1f}", ">= 4", default / prism_rps >= 4)]
-        checks.append(("condition list, built-in data, × Prism's GET", f"{condition / prism_rps:.1f}", ">= 4", condition / prism_rps >= 4))
-        checks.append(("condition list, a new condition each request, × Prism's GET", f"{new_condition / prism_rps:.1f}", ">= 4",
-                       new_condition / prism_rps >= 4))
+        for name, label in ((CONDITION_ROW, "condition list, built-in data"),
+                            (NEW_CONDITION_ROW, "condition list, a new condition each request")):
+            checks.append((f"{label}, × Prism's GET beside it", f"{ratio(name, 'Prism'):.1f}", ">= 4", ratio(name, "Prism") >= 4))
+        checks.append(("as many users as the condition matches, listed without a condition (about the most a condition list "
+                       "can do), × Prism's GET "
+                       "beside it", f"{ratio(plain_row, 'Prism'):.1f}", "none", None))
     for name in ("group_id", "user_id", "segment_id"):
         ratio = large[name] / small[name]
         checks.append((f"{name} filter, {args.large:,} vs 1,000 users (one client, median)",
                        f"{ratio:.2f} ({small[name]:.1f} → {large[name]:.1f} ms)", "<= 1.3", ratio <= 1.3))
     print("\n| measure | value | target | met |\n|---|---:|---|:---:|")
     for name, value, target, ok in checks:
-        print(f"| {name} | {value} | {target} | {'yes' if ok else 'NO'} |")
-    print(f"\n| size | start-up | peak RSS | deep p50 / p99 ms | group_id | segment_id | condition | worst stall |\n"
-          f"|---|---:|---:|---:|---:|---:|---:|---:|")
+        print(f"| {name} | {value} | {target} | {'-' if ok is None else 'yes' if ok else 'NO'} |")
+    print("\n| size | start-up | peak RSS | deep p50 / p99 ms | group_id | segment_id | condition | worst stall |\n"
+          "|---|---:|---:|---:|---:|---:|---:|---:|")
     for users, f in sized.items():
         print(f"| {users:,} users | {f['startup_s']:.1f} s | {f['rss_mb']:.0f} MB | {f['deep_p50']:.2f} / {f['deep_p99']:.2f} | "
               f"{f['group_id']:.1f} ms | {f['segment_id']:.1f} ms | {f['condition']:.1f} ms | {f['stall_ms']:.1f} ms |")
