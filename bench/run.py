@@ -131,6 +131,9 @@ class Server:
         return int(re.search(rf"{field}:\s+(\d+) kB", status).group(1)) / 1024
 
     def stop(self) -> None:
+        """Stop it (nothing to do if it never started, or has stopped already)."""
+        if not hasattr(self, "proc"):
+            return
         self.proc.terminate()
         try:
             self.proc.wait(30)
@@ -362,8 +365,7 @@ def main() -> int:
             facts["rss_before_mb"], facts["rss_after_mb"], facts["soak_rps"] = rss_before, workload.rss_mb(), soak["rps"]
         finally:
             for server in [*servers, workload]:
-                if hasattr(server, "proc"):
-                    server.stop()
+                server.stop()
 
         # -- sizes: 1,000 and --large users, both up at once: the filters' medians of the two alternate in rounds, so
         # their ratio compares requests made seconds apart ------------------------------------------------------------
@@ -412,8 +414,7 @@ def main() -> int:
                 figures["rss_mb"] = server.rss_mb("VmHWM")
         finally:
             for server in [*servers.values(), ceiling_beside]:
-                if hasattr(server, "proc"):
-                    server.stop()
+                server.stop()
 
     small, large = sized[1000], sized[args.large]
     print(f"\nmockserver benchmark: {d} s per run, {c} connections, load by {tool}, {os.cpu_count()} cores, "
